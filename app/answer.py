@@ -1,0 +1,133 @@
+"""Retrieved passages -> a cited Answer, by an LLM or, with `--generator none`, extractively."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from app import prompts
+from app.citations import resolve_citations, sentence_spans
+from app.generators import Generator, NoGenerator, to_traditional
+from app.lexical import tokenize
+from studyguide.config import Settings
+from studyguide.types import Answer, GuideExcerpt, Passage
+
+ABSTAIN_TEXT = {
+    "en": "The papers don't say: none of the DINOv2, SAM or SAM 2 passages I found answers this.",
+    "zh-Hant": "論文沒有提到：在 DINOv2、SAM、SAM 2 三篇論文中找不到能回答這個問題的段落。",
+}
+EXTRACTIVE_LEAD = {
+    "en": "From the papers:",
+    "zh-Hant": "論文原文（英文）中的相關內容：",
+}
+# A model that writes "the passages do not mention …" instead of the sentinel is abstaining too.
+_SAYS_NOT_COVERED = re.compile(
+    r"NOT_IN_PAPERS|(passages?|papers?|context|text)\s+(do(es)?\s+not|don't|doesn't)\s+(mention|say|contain|provide|specify|state|include)|"
+    r"not (mentioned|provided|specified|stated) in the (passages?|papers?|context)|"
+    r"(沒有|没有|未)(提到|提及|說明|说明|提供|記載|包含)|無法(從|根据|根據)",
+    re.IGNORECASE,
+)
+_ASKS_NUMBER = re.compile(r"how (many|much|long|large|fast)|what (fps|frame rate|accuracy|weight|value)|多少|幾|几|比例|數值", re.IGNORECASE)
+
+
+@dataclass
+class Draft:
+    """What the answer layer knows before generation: the prompt and its passages."""
+
+    question: str
+    standalone: str
+    language: str
+    passages: list[Passage]
+    guide: list[GuideExcerpt]
+    abstain_reason: str | None  # set when retrieval already shows nothing relevant
+
+
+class Answerer:
+    def __init__(self, settings: Settings, generator: Generator):
+        self.settings = settings
+        self.generator = generator
+
+    @property
+    def extractive(self) -> bool:
+        return isinstance(self.generator, NoGenerator)
+
+    def stream(self, draft: Draft) -> Iterator[str]:
+        """Answer text pieces as they are generated (the UI shows them live)."""
+        if draft.abstain_reason or self.extractive:
+            yield self._final_text_without_llm(draft)
+            return
+        messages = prompts.answer_messages(
+            draft.standalone, draft.passages, draft.language, self.settings.context_char_budget
+        )
+        yield from self.generator.stream(messages, max_tokens=self.settings.max_new_tokens)
+
+    def finish(self, draft: Draft, raw_text: str) -> Answer:
+        """Turn generated (or extractive) text into the cited Answer."""
+        if draft.abstain_reason or _SAYS_NOT_COVERED.search(raw_text) and not _has_markers(raw_text):
+            return self._abstained(draft)
+        text, citations = resolve_citations(raw_text, draft.passages)
+        if not citations:  # an uncited answer is not grounded: say so rather than guess
+            return self._abstained(draft)
+        if draft.language == "zh-Hant":
+            text = to_traditional(text)
+        return Answer(
+            question=draft.question,
+            standalone_question=draft.standalone,
+            language=draft.language,
+            answer=text,
+            abstained=False,
+            citations=citations,
+            guide=draft.guide,
+            passages=draft.passages,
+        )
+
+    def answer(self, draft: Draft) -> Answer:
+        return self.finish(draft, "".join(self.stream(draft)))
+
+    # --- no LLM
+    def _final_text_without_llm(self, draft: Draft) -> str:
+        if draft.abstain_reason:
+            return prompts.NOT_IN_PAPERS
+        return extractive_answer(draft.standalone, draft.passages, draft.language)
+
+    def _abstained(self, draft: Draft) -> Answer:
+        return Answer(
+            question=draft.question,
+            standalone_question=draft.standalone,
+            language=draft.language,
+            answer=ABSTAIN_TEXT[draft.language],
+            abstained=True,
+            citations=[],
+            guide=draft.guide,
+            passages=draft.passages,
+        )
+
+
+def _has_markers(text: str) -> bool:
+    return bool(re.search(r"\[\d{1,2}\]", text)) and "NOT_IN_PAPERS" not in text
+
+
+def extractive_answer(question: str, passages: list[Passage], language: str, max_sentences: int = 3) -> str:
+    """The best-matching sentences of the top passages, each with its [n] marker."""
+    wanted = set(tokenize(question))
+    wants_number = bool(_ASKS_NUMBER.search(question))
+    candidates: list[tuple[float, int, str]] = []
+    for n, passage in enumerate(passages, start=1):
+        text = passage.chunk.text
+        for start, end in sentence_spans(text):
+            sentence = text[start:end]
+            if len(sentence) < 25 or sentence.count("|") > 3:
+                continue
+            terms = set(tokenize(sentence))
+            score = len(terms & wanted) / (1 + 0.15 * len(terms) ** 0.5)
+            score += 0.6 * bool(wants_number and re.search(r"\d", sentence))
+            score += 0.8 / n  # retrieval rank still matters
+            candidates.append((score, n, sentence))
+    picked = sorted(candidates, key=lambda c: -c[0])[:max_sentences]
+    if not picked:
+        return prompts.NOT_IN_PAPERS
+    # Keep the paper's reading order within the answer for readability.
+    picked.sort(key=lambda c: (c[1], passages[c[1] - 1].chunk.text.find(c[2])))
+    body = " ".join(f"{sentence} [{n}]" for _, n, sentence in picked)
+    return f"{EXTRACTIVE_LEAD[language]} {body}"

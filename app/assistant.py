@@ -1,0 +1,103 @@
+"""The one app API: the CLI, the Streamlit app and the evals all call `Assistant`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+
+from app.answer import Answerer, Draft
+from app.conversation import detect_language, standalone_question
+from app.retrieve import ChunkIndex, HybridRetriever
+from studyguide.config import Settings
+from studyguide.errors import UserError
+from studyguide.types import Answer, QuestionCheck
+
+MAX_QUESTION_CHARS = 4000
+
+
+class Assistant:
+    """Loads each model and the index once, lazily; safe to share across UI sessions."""
+
+    def __init__(self, settings: Settings, generator=None, embedder=None):
+        self.settings = settings
+        self._generator = generator
+        self._embedder = embedder
+
+    # --- parts, loaded on first use
+    @cached_property
+    def embedder(self):
+        if self._embedder is not None:
+            return self._embedder
+        from ingest.embed import load_embedder
+
+        return load_embedder(self.settings)
+
+    @cached_property
+    def index(self) -> ChunkIndex:
+        return ChunkIndex.load(self.settings, self.embedder)
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(index=self.index, settings=self.settings)
+
+    @cached_property
+    def generator(self):
+        if self._generator is not None:
+            return self._generator
+        from app.generators import make_generator
+
+        return make_generator(self.settings)
+
+    @cached_property
+    def answerer(self) -> Answerer:
+        return Answerer(self.settings, self.generator)
+
+    # --- asking
+    def draft(self, question: str, history: list[dict] | None = None) -> Draft:
+        question = (question or "").strip()
+        if not question:
+            raise UserError("the question is empty; ask something about DINOv2, SAM or SAM 2")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise UserError(
+                f"the question is {len(question):,} characters; keep it under {MAX_QUESTION_CHARS:,}"
+            )
+        history = history or []
+        standalone = standalone_question(question, history)
+        passages = self.retriever.passages(standalone)
+        best = self.retriever.best_similarity(passages)
+        reason = None
+        if not passages or best < self.settings.abstain_min_similarity:
+            reason = f"best passage similarity {best:.2f} is below {self.settings.abstain_min_similarity:.2f}"
+        return Draft(
+            question=question,
+            standalone=standalone,
+            language=detect_language(question),
+            passages=passages,
+            guide=self.retriever.guide_for(standalone),
+            abstain_reason=reason,
+        )
+
+    def ask(self, question: str, history: list[dict] | None = None) -> Answer:
+        return self.answerer.answer(self.draft(question, history))
+
+    def ask_stream(self, question: str, history: list[dict] | None = None) -> tuple[Draft, Iterator[str]]:
+        """The draft (passages known at once) and the answer's text pieces as they come;
+        pass the joined text to `finish` for the cited Answer."""
+        draft = self.draft(question, history)
+        return draft, self.answerer.stream(draft)
+
+    def finish(self, draft: Draft, raw_text: str) -> Answer:
+        return self.answerer.finish(draft, raw_text)
+
+    # --- checking the guide
+    @cached_property
+    def checker(self):
+        from app.check import GuideChecker
+
+        return GuideChecker(self.settings, self.retriever, self.generator)
+
+    def check(self, question: int) -> QuestionCheck:
+        return self.checker.check_question(question)
+
+    def check_many(self, questions: list[int], progress: bool = False) -> list[QuestionCheck]:
+        return self.checker.check_questions(questions, progress=progress)

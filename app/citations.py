@@ -1,0 +1,111 @@
+"""Citation markers and quotes, in one place.
+
+A generator's `[n]` markers are kept only when they point at a passage it was shown; the rest
+are stripped. Each kept marker becomes a Citation whose quote is cut, by offsets, from the
+chunk's own sentences, so it is always a verbatim substring of the stored text.
+"""
+
+from __future__ import annotations
+
+import re
+
+from app.lexical import tokenize
+from studyguide.types import Citation, Passage
+
+_MARKER = re.compile(r"\[(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[$\"“])|\n+")
+MAX_QUOTE_CHARS = 400
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of an English chunk, whitespace trimmed."""
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e - s >= 3:
+            out.append((s, e))
+    return out
+
+
+def best_quote(chunk_text: str, evidence_for: str, max_sentences: int = 2) -> str:
+    """The chunk sentence(s) sharing most terms with `evidence_for` (an answer sentence or claim)."""
+    spans = sentence_spans(chunk_text)
+    if not spans:
+        return chunk_text[:MAX_QUOTE_CHARS]
+    wanted = set(tokenize(evidence_for))
+
+    def overlap(span: tuple[int, int]) -> float:
+        terms = set(tokenize(chunk_text[span[0] : span[1]]))
+        return len(terms & wanted) + 0.01 * bool(re.search(r"\d", chunk_text[span[0] : span[1]]))
+
+    scored = sorted(range(len(spans)), key=lambda i: (-overlap(spans[i]), i))
+    best = scored[0]
+    start, end = spans[best]
+    # Take the next sentence too when it also matches and the quote stays short.
+    if max_sentences > 1 and best + 1 < len(spans) and overlap(spans[best + 1]) >= 1:
+        if spans[best + 1][1] - start <= MAX_QUOTE_CHARS:
+            end = spans[best + 1][1]
+    if end - start > MAX_QUOTE_CHARS:
+        cut = chunk_text.rfind(" ", start, start + MAX_QUOTE_CHARS)
+        end = cut if cut > start else start + MAX_QUOTE_CHARS
+    return chunk_text[start:end]
+
+
+def make_citation(n: int, passage: Passage, evidence_for: str) -> Citation:
+    chunk = passage.chunk
+    return Citation(
+        n=n,
+        source=chunk.source,
+        arxiv_id=chunk.arxiv_id,
+        page=chunk.page_start,
+        section=chunk.section,
+        quote=best_quote(chunk.text, evidence_for),
+        chunk_id=chunk.chunk_id,
+        section_number=chunk.section_number,
+        section_path=chunk.section_path,
+    )
+
+
+def _numbers(marker_body: str) -> list[int]:
+    return [int(x) for x in re.split(r"\s*[,，、]\s*", marker_body) if x]
+
+
+def resolve_citations(text: str, passages: list[Passage]) -> tuple[str, list[Citation]]:
+    """Renumber valid markers by first appearance, drop dangling ones, attach quotes."""
+    order: list[int] = []  # passage indexes (0-based) in order of first citation
+    evidence: dict[int, list[str]] = {}
+    previous_end, segment = 0, ""
+    for marker in _MARKER.finditer(text):
+        # The words a marker vouches for: what stands since the previous marker; adjacent
+        # markers ("… [1][2]") share one segment.
+        between = text[previous_end : marker.start()]
+        if between.strip(" \t,，、"):
+            segment = between
+        previous_end = marker.end()
+        for number in _numbers(marker.group(1)):
+            if 1 <= number <= len(passages):
+                if number - 1 not in order:
+                    order.append(number - 1)
+                evidence.setdefault(number - 1, []).append(segment)
+    renumber = {index: n for n, index in enumerate(order, start=1)}
+
+    def rewrite(match: re.Match) -> str:
+        kept = [renumber[x - 1] for x in _numbers(match.group(1)) if x - 1 in renumber]
+        return "".join(f"[{n}]" for n in dict.fromkeys(kept))
+
+    clean = _MARKER.sub(rewrite, text)
+    clean = re.sub(r"[ \t]+([.,;:。，；])", r"\1", clean).strip()
+    citations = [make_citation(renumber[i], passages[i], " ".join(evidence[i])) for i in order]
+    return clean, citations
+
+
+def quote_is_verbatim(citation: Citation, chunk_text: str) -> bool:
+    return bool(citation.quote) and citation.quote in chunk_text
