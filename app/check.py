@@ -1,0 +1,228 @@
+"""Checking the guide: claims -> evidence -> verdict -> correction, cached per claim.
+
+The decision (see ../shared/models.md for what was measured): a three-way prompt to the small
+LLM is unreliable, so the verdict is built from binary probes whose P("Yes") is read from the
+logits — "is the claim fully supported by this passage?" and "does this passage contradict
+it?" — over the best few passages, plus a key-term check: a claim whose specific terms
+(model names, modules, datasets, numbers) appear in no retrieved passage is not supported,
+however fluent. Without an LLM (`--generator none`) the key-term check and retrieval
+similarity decide alone, which is weaker and said so in the README.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from app import prompts
+from app.citations import make_citation, resolve_citations
+from app.claims import split_claims
+from app.conversation import detect_language
+from app.generators import Generator, NoGenerator, to_traditional
+from app.glossary import expand_chinese_terms
+from app.lexical import tokenize
+from app.retrieve import HybridRetriever, mentioned_sources
+from ingest.parse_guide import parse_guide_text, read_guide_text
+from ingest.manifest import load_manifest
+from studyguide.config import Settings
+from studyguide.errors import UserError
+from studyguide.types import Claim, ClaimVerdict, GuideAnswer, Passage, QuestionCheck, Verdict
+
+CACHE_VERSION = 1
+_BOLD = re.compile(r"\*\*")
+_SPECIFIC = re.compile(r"[A-Za-z][A-Za-z0-9\-]*\d[A-Za-z0-9\-]*|[A-Z]{2,}[A-Za-z\-]*|\d+(?:\.\d+)?%?")
+
+
+@dataclass
+class Judgement:
+    verdict: Verdict
+    support: float
+    contradiction: float
+    passages: list[Passage]  # the passages the verdict rests on, best first
+
+
+def claim_for_judge(text: str) -> str:
+    return _BOLD.sub("", text).strip()
+
+
+def specific_terms(text: str) -> set[str]:
+    """Terms a passage must share for it to support the claim: acronyms, versioned names, numbers."""
+    own = {t.lower() for t in _SPECIFIC.findall(text)}
+    return own - {"ai", "ml", "dl"}
+
+
+def term_coverage(claim: str, passages: list[Passage]) -> float:
+    """Share of the claim's lexical terms (Chinese via the glossary) found in the passages."""
+    wanted = set(tokenize(claim))
+    if not wanted:
+        return 0.0
+    seen = set()
+    for passage in passages:
+        seen |= set(tokenize(passage.chunk.text + " " + " ".join(passage.chunk.section_path)))
+    return len(wanted & seen) / len(wanted)
+
+
+class GuideChecker:
+    def __init__(self, settings: Settings, retriever: HybridRetriever, generator: Generator):
+        self.settings = settings
+        self.retriever = retriever
+        self.generator = generator
+        self._guide: tuple[str, list[GuideAnswer]] | None = None
+
+    # --- the guide
+    def guide(self) -> tuple[str, list[GuideAnswer]]:
+        if self._guide is None:
+            path = self.settings.guide_path or load_manifest(self.settings.manifest_path).guide_path
+            text = read_guide_text(path)
+            self._guide = (text, parse_guide_text(text, str(path)))
+        return self._guide
+
+    def answer(self, number: int) -> GuideAnswer:
+        text, answers = self.guide()
+        if not 1 <= number <= len(answers):
+            raise UserError(f"question {number}: the guide has questions 1 to {len(answers)}")
+        return answers[number - 1]
+
+    def claims(self, number: int) -> list[Claim]:
+        text, _ = self.guide()
+        return split_claims(self.answer(number), text)
+
+    # --- one claim
+    def evidence(self, claim_text: str, topic: str | None = None) -> list[Passage]:
+        sources = mentioned_sources(claim_text) or ([topic] if topic in ("DINOv2", "SAM", "SAM 2") else None)
+        query = claim_text + " " + " ".join(expand_chinese_terms(claim_text))
+        return self.retriever.passages(query, k=self.settings.check_evidence_k, sources=sources)
+
+    def judge(self, claim_text: str, passages: list[Passage]) -> Judgement:
+        text = claim_for_judge(claim_text)
+        best = self.retriever.best_similarity(passages)
+        if not passages or best < self.settings.abstain_min_similarity:
+            return Judgement("not_in_papers", 0.0, 0.0, passages)
+        coverage = term_coverage(text, passages)
+        missing_specific = specific_terms(text) - {
+            t for p in passages for t in specific_terms(p.chunk.text + " " + p.chunk.section)
+        }
+        supports = [self.generator.yes_probability(prompts.support_messages(text, p)) for p in passages]
+        if supports and supports[0] is None:  # no LLM: retrieval and terms decide
+            support = best * coverage
+            verdict: Verdict = "supported" if support >= 0.45 and not missing_specific else "not_in_papers"
+            return Judgement(verdict, support, 0.0, passages)
+        order = sorted(range(len(passages)), key=lambda i: -(supports[i] or 0.0))
+        support = supports[order[0]] or 0.0
+        if missing_specific:  # the claim names things the evidence never mentions
+            support *= 0.5
+        if support >= self.settings.support_threshold:
+            return Judgement("supported", support, 0.0, [passages[i] for i in order])
+        contradictions = [
+            self.generator.yes_probability(prompts.support_messages(text, p, contradiction=True)) or 0.0
+            for p in passages[:2]
+        ]
+        contradiction = max(contradictions)
+        if contradiction >= 0.5 and coverage >= 0.3:
+            by_contradiction = sorted(range(len(contradictions)), key=lambda i: -contradictions[i])
+            ranked = [passages[i] for i in by_contradiction] + passages[len(contradictions):]
+            return Judgement("contradicted", support, contradiction, ranked)
+        return Judgement("not_in_papers", support, contradiction, [passages[i] for i in order])
+
+    def correction(self, claim_text: str, judgement: Judgement, language: str) -> tuple[str, list]:
+        cited = judgement.passages[:3]
+        if judgement.verdict == "supported":
+            return "", [make_citation(1, cited[0], claim_text)] if cited else []
+        if not cited:
+            lead = "論文中找不到相關內容。" if language == "zh-Hant" else "The papers have nothing on this."
+            return lead, []
+        raw = ""
+        if not isinstance(self.generator, NoGenerator):
+            raw = self.generator.complete(
+                prompts.correction_messages(
+                    claim_for_judge(claim_text), judgement.verdict, cited, language, self.settings.context_char_budget
+                ),
+                max_tokens=200,
+            )
+        if "[" in raw:
+            text, citations = resolve_citations(raw, cited)
+            if citations:
+                return (to_traditional(text) if language == "zh-Hant" else text), citations
+        citation = make_citation(1, cited[0], claim_text)
+        lead = "論文原文：" if language == "zh-Hant" else "The paper says:"
+        return f"{lead} {citation.quote} [1]", [citation]
+
+    def check_claim(self, claim: Claim | str, topic: str | None = None) -> ClaimVerdict:
+        if isinstance(claim, str):
+            claim = Claim(question=0, text=claim, char_start=-1, char_end=-1)
+        cached = self._cache_get(claim.text)
+        if cached is not None:
+            return _verdict_from_cache(claim, cached)
+        passages = self.evidence(claim_for_judge(claim.text), topic)
+        judgement = self.judge(claim.text, passages)
+        correction, citations = self.correction(claim.text, judgement, detect_language(claim.text))
+        result = ClaimVerdict(claim, judgement.verdict, correction, citations, judgement.support)
+        self._cache_put(claim.text, result)
+        return result
+
+    # --- whole answers
+    def check_question(self, number: int) -> QuestionCheck:
+        answer = self.answer(number)
+        return QuestionCheck(
+            question=number,
+            title=answer.question,
+            claims=[self.check_claim(c, answer.topic) for c in self.claims(number)],
+        )
+
+    def check_questions(self, numbers: list[int], progress: bool = False) -> list[QuestionCheck]:
+        iterator = tqdm(numbers, desc="checking the guide", unit="question") if progress else numbers
+        return [self.check_question(n) for n in iterator]
+
+    # --- cache by (claim, corpus, models)
+    def _cache_key(self, claim_text: str) -> str:
+        corpus = self.retriever.index.collection.name  # a new collection means a changed corpus
+        identity = [CACHE_VERSION, claim_text, corpus, self.settings.embedder, getattr(self.generator, "name", "?"),
+                    self.settings.support_threshold, self.settings.check_evidence_k]
+        return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
+
+    def _cache_path(self, claim_text: str) -> Path:
+        key = self._cache_key(claim_text)
+        return Path(self.settings.check_cache) / key[:2] / f"{key}.json"
+
+    def _cache_get(self, claim_text: str) -> dict | None:
+        path = self._cache_path(claim_text)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    def _cache_put(self, claim_text: str, result: ClaimVerdict) -> None:
+        path = self._cache_path(claim_text)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(_verdict_to_cache(result), ensure_ascii=False), encoding="utf-8")
+            tmp.replace(path)
+        except OSError:
+            pass  # a cache that can't be written only costs time
+
+
+def _verdict_to_cache(result: ClaimVerdict) -> dict:
+    return {
+        "verdict": result.verdict,
+        "correction": result.correction,
+        "support": result.support,
+        "citations": [
+            {**c.to_json(), "section_number": c.section_number, "section_path": list(c.section_path)}
+            for c in result.citations
+        ],
+    }
+
+
+def _verdict_from_cache(claim: Claim, data: dict) -> ClaimVerdict:
+    from studyguide.types import Citation
+
+    citations = [
+        Citation(**{**c, "section_path": tuple(c.get("section_path", ()))}) for c in data["citations"]
+    ]
+    return ClaimVerdict(claim, data["verdict"], data["correction"], citations, data.get("support", 0.0))

@@ -1,0 +1,72 @@
+"""Eval fixtures: a real index (EmbeddingGemma over the real papers) and the real generators.
+
+The system under test is the same `Assistant` a user gets; gold files are read only here,
+to score what it returns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from app.assistant import Assistant
+from ingest.pipeline import run_ingest
+from studyguide.config import PROJECT_ROOT, load_settings
+
+CASES = Path(__file__).resolve().parent / "cases"
+REPORTS = PROJECT_ROOT / "artifacts" / "evals"
+SHARED_PAPERS = PROJECT_ROOT.parent / "shared" / "papers"
+# Which generators to evaluate: `none` (extractive) always; the embedded LLM unless disabled.
+GENERATORS = [g for g in os.environ.get("STUDYGUIDE_EVAL_GENERATORS", "none,embedded").split(",") if g]
+
+
+def load_cases(name: str) -> list[dict]:
+    return [json.loads(line) for line in (CASES / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _papers_dir() -> Path:
+    if os.environ.get("STUDYGUIDE_PAPERS_DIR"):
+        return Path(os.environ["STUDYGUIDE_PAPERS_DIR"])
+    staged = PROJECT_ROOT / "corpus" / "papers"
+    return staged if any(staged.glob("*.*")) else SHARED_PAPERS
+
+
+@pytest.fixture(scope="session")
+def eval_index_settings():
+    db = Path(os.environ.get("STUDYGUIDE_EVAL_DB", PROJECT_ROOT / ".studyguide" / "eval-db"))
+    settings = load_settings(
+        "default",
+        db_dir=db,
+        papers_dir=_papers_dir(),
+        check_cache=db.parent / "eval-check-cache",
+        generator="none",
+    )
+    run_ingest(settings, progress=False, allow_download=False)  # idempotent: warm runs write nothing
+    return settings
+
+
+@pytest.fixture(scope="session")
+def shared_embedder(eval_index_settings):
+    from ingest.embed import load_embedder
+
+    return load_embedder(eval_index_settings)
+
+
+@pytest.fixture(scope="session", params=GENERATORS)
+def assistant(request, eval_index_settings, shared_embedder):
+    settings = eval_index_settings.with_overrides(generator=request.param)
+    if request.param == "embedded":
+        from ingest.models import resolve_gguf
+
+        resolve_gguf(settings)  # a missing model is a failure here, not a skip: CI fetches it
+    # A fresh check cache per run: a verdict cached by an earlier code version must not score.
+    return Assistant(settings.with_overrides(check_cache=settings.check_cache / f"run-{os.getpid()}"), embedder=shared_embedder)
+
+
+@pytest.fixture(scope="session")
+def report_dir() -> Path:
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    return REPORTS
