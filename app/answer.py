@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from app import prompts
@@ -44,9 +44,10 @@ class Draft:
 
 
 class Answerer:
-    def __init__(self, settings: Settings, generator: Generator):
+    def __init__(self, settings: Settings, generator: Generator, idf: Callable[[str], float]):
         self.settings = settings
         self.generator = generator
+        self.idf = idf
 
     @property
     def extractive(self) -> bool:
@@ -89,7 +90,8 @@ class Answerer:
     def _final_text_without_llm(self, draft: Draft) -> str:
         if draft.abstain_reason:
             return prompts.NOT_IN_PAPERS
-        return extractive_answer(draft.standalone, draft.passages, draft.language)
+        context = draft.standalone[len(draft.question):] if draft.standalone != draft.question else ""
+        return extractive_answer(draft.question, draft.passages, draft.language, self.idf, context)
 
     def _abstained(self, draft: Draft) -> Answer:
         return Answer(
@@ -108,23 +110,46 @@ def _has_markers(text: str) -> bool:
     return bool(re.search(r"\[\d{1,2}\]", text)) and "NOT_IN_PAPERS" not in text
 
 
-def extractive_answer(question: str, passages: list[Passage], language: str, max_sentences: int = 3) -> str:
-    """The best-matching sentences of the top passages, each with its [n] marker."""
-    wanted = set(tokenize(question))
+def extractive_answer(
+    question: str,
+    passages: list[Passage],
+    language: str,
+    idf: Callable[[str], float],
+    context: str = "",
+    max_sentences: int = 4,
+    per_passage: int = 2,
+) -> str:
+    """The best-matching sentences of the top passages, each with its [n] marker.
+
+    Sentences are scored by the rarity (IDF) of the question terms they share, so "shot
+    change" outweighs "SAM"; terms that only come from the conversation count less.
+    """
+    asked = set(tokenize(question))
+    recalled = set(tokenize(context)) - asked
     wants_number = bool(_ASKS_NUMBER.search(question))
     candidates: list[tuple[float, int, str]] = []
+    seen: set[str] = set()
     for n, passage in enumerate(passages, start=1):
         text = passage.chunk.text
         for start, end in sentence_spans(text):
             sentence = text[start:end]
-            if len(sentence) < 25 or sentence.count("|") > 3:
+            if len(sentence) < 25 or sentence.count("|") > 3 or sentence in seen:
                 continue
+            seen.add(sentence)  # overlapping chunks repeat sentences
             terms = set(tokenize(sentence))
-            score = len(terms & wanted) / (1 + 0.15 * len(terms) ** 0.5)
-            score += 0.6 * bool(wants_number and re.search(r"\d", sentence))
-            score += 0.8 / n  # retrieval rank still matters
+            score = sum(idf(t) for t in terms & asked) + 0.4 * sum(idf(t) for t in terms & recalled)
+            score /= 1 + 0.1 * len(terms) ** 0.5
+            score += 1.5 * bool(wants_number and re.search(r"\d", sentence))
+            score += 1.0 / n  # retrieval rank still matters
             candidates.append((score, n, sentence))
-    picked = sorted(candidates, key=lambda c: -c[0])[:max_sentences]
+    picked: list[tuple[float, int, str]] = []
+    taken: dict[int, int] = {}
+    for candidate in sorted(candidates, key=lambda c: -c[0]):
+        if taken.get(candidate[1], 0) < per_passage:
+            picked.append(candidate)
+            taken[candidate[1]] = taken.get(candidate[1], 0) + 1
+        if len(picked) == max_sentences:
+            break
     if not picked:
         return prompts.NOT_IN_PAPERS
     # Keep the paper's reading order within the answer for readability.

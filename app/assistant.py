@@ -50,7 +50,7 @@ class Assistant:
 
     @cached_property
     def answerer(self) -> Answerer:
-        return Answerer(self.settings, self.generator)
+        return Answerer(self.settings, self.generator, self.index.lexical.idf)
 
     # --- asking
     def draft(self, question: str, history: list[dict] | None = None) -> Draft:
@@ -66,7 +66,10 @@ class Assistant:
         passages = self.retriever.passages(standalone)
         best = self.retriever.best_similarity(passages)
         reason = None
-        if not passages or best < self.settings.abstain_min_similarity:
+        unknown = self.index.lexical.unknown_terms(question)
+        if unknown:  # a question about something the papers never name can't be answered from them
+            reason = f"the papers never mention {', '.join(unknown)}"
+        elif not passages or best < self.settings.abstain_min_similarity:
             reason = f"best passage similarity {best:.2f} is below {self.settings.abstain_min_similarity:.2f}"
         return Draft(
             question=question,

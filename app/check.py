@@ -25,7 +25,7 @@ from app.claims import split_claims
 from app.conversation import detect_language
 from app.generators import Generator, NoGenerator, to_traditional
 from app.glossary import expand_chinese_terms
-from app.lexical import tokenize
+from app.lexical import specific_terms, tokenize
 from app.retrieve import HybridRetriever, mentioned_sources
 from ingest.parse_guide import parse_guide_text, read_guide_text
 from ingest.manifest import load_manifest
@@ -35,7 +35,6 @@ from studyguide.types import Claim, ClaimVerdict, GuideAnswer, Passage, Question
 
 CACHE_VERSION = 1
 _BOLD = re.compile(r"\*\*")
-_SPECIFIC = re.compile(r"[A-Za-z][A-Za-z0-9\-]*\d[A-Za-z0-9\-]*|[A-Z]{2,}[A-Za-z\-]*|\d+(?:\.\d+)?%?")
 
 
 @dataclass
@@ -48,12 +47,6 @@ class Judgement:
 
 def claim_for_judge(text: str) -> str:
     return _BOLD.sub("", text).strip()
-
-
-def specific_terms(text: str) -> set[str]:
-    """Terms a passage must share for it to support the claim: acronyms, versioned names, numbers."""
-    own = {t.lower() for t in _SPECIFIC.findall(text)}
-    return own - {"ai", "ml", "dl"}
 
 
 def term_coverage(claim: str, passages: list[Passage]) -> float:
@@ -104,9 +97,8 @@ class GuideChecker:
         if not passages or best < self.settings.abstain_min_similarity:
             return Judgement("not_in_papers", 0.0, 0.0, passages)
         coverage = term_coverage(text, passages)
-        missing_specific = specific_terms(text) - {
-            t for p in passages for t in specific_terms(p.chunk.text + " " + p.chunk.section)
-        }
+        evidence_text = " ".join(p.chunk.text + " " + p.chunk.section for p in passages).lower()
+        missing_specific = [t for t in specific_terms(text) if t.lower() not in evidence_text]
         supports = [self.generator.yes_probability(prompts.support_messages(text, p)) for p in passages]
         if supports and supports[0] is None:  # no LLM: retrieval and terms decide
             support = best * coverage

@@ -7,7 +7,9 @@ works across the two languages without a translation model.
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 
 import bm25s
 import numpy as np
@@ -22,6 +24,15 @@ STOPWORDS = frozenset(
     who why will with would you your than also such not no may more most other using used use via
     paper papers model""".split()
 )
+
+
+# Named things a question or claim can hinge on: versioned names (Kinetics-700, ViT-H), CamelCase
+# and acronyms (BraTS, MRI, FPN). Plain words and bare numbers are not "specific".
+_SPECIFIC = re.compile(r"\b(?:[A-Za-z]+-?\d[\w\-]*|[A-Z][a-z]*[A-Z][\w\-]*|[A-Z]{2,}[\w\-]*)")
+
+
+def specific_terms(text: str) -> set[str]:
+    return {m.group(0).rstrip("-") for m in _SPECIFIC.finditer(text)}
 
 
 def _normalise(token: str) -> str:
@@ -55,6 +66,21 @@ class LexicalIndex:
         self._bm25 = bm25s.BM25(k1=1.2, b=0.75)
         corpus_tokens = [tokenize(t) or ["\u2400"] for t in texts]
         self._bm25.index(corpus_tokens, show_progress=False)
+        frequency = Counter(token for tokens in corpus_tokens for token in set(tokens))
+        self._idf = {t: math.log((self.size + 1) / (n + 0.5)) for t, n in frequency.items()}
+        self._unseen_idf = math.log((self.size + 1) / 0.5)
+
+    def idf(self, token: str) -> float:
+        """Rarity of a token in the papers; a token they never use is the rarest."""
+        return self._idf.get(token, self._unseen_idf)
+
+    def knows(self, term: str) -> bool:
+        """Whether the papers use this term (every token of it)."""
+        tokens = tokenize(term)
+        return bool(tokens) and all(t in self._idf for t in tokens)
+
+    def unknown_terms(self, text: str) -> list[str]:
+        return sorted(t for t in specific_terms(text) if not self.knows(t))
 
     def scores(self, query: str) -> np.ndarray:
         tokens = tokenize(query)

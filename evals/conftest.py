@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.assistant import Assistant
+from ingest.embed import load_embedder
 from ingest.pipeline import run_ingest
 from studyguide.config import PROJECT_ROOT, load_settings
 
@@ -35,24 +36,27 @@ def _papers_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def eval_index_settings():
+def eval_settings():
     db = Path(os.environ.get("STUDYGUIDE_EVAL_DB", PROJECT_ROOT / ".studyguide" / "eval-db"))
-    settings = load_settings(
+    return load_settings(
         "default",
         db_dir=db,
         papers_dir=_papers_dir(),
         check_cache=db.parent / "eval-check-cache",
         generator="none",
     )
-    run_ingest(settings, progress=False, allow_download=False)  # idempotent: warm runs write nothing
-    return settings
 
 
 @pytest.fixture(scope="session")
-def shared_embedder(eval_index_settings):
-    from ingest.embed import load_embedder
+def shared_embedder(eval_settings):
+    return load_embedder(eval_settings)
 
-    return load_embedder(eval_index_settings)
+
+@pytest.fixture(scope="session")
+def eval_index_settings(eval_settings, shared_embedder):
+    # idempotent: warm runs write nothing
+    run_ingest(eval_settings, progress=False, allow_download=False, embedder=shared_embedder)
+    return eval_settings
 
 
 @pytest.fixture(scope="session", params=GENERATORS)

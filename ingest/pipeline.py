@@ -10,6 +10,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ingest.chunk import chunk_document, chunk_guide, embedding_text
+from ingest.embed import SentenceTransformerEmbeddings, load_embedder
 from ingest.manifest import Manifest, ManifestPaper, load_manifest
 from ingest.parse_guide import parse_guide_text, read_guide_text
 from ingest.parse_markdown import parse_markdown
@@ -95,14 +96,20 @@ def _lock_path(settings: Settings) -> Path:
     return Path(settings.db_dir).parent / f".{Path(settings.db_dir).name}.ingest.lock"
 
 
-def run_ingest(settings: Settings, rebuild: bool = False, progress: bool = True, allow_download: bool = True) -> IngestReport:
+def run_ingest(
+    settings: Settings,
+    rebuild: bool = False,
+    progress: bool = True,
+    allow_download: bool = True,
+    embedder: SentenceTransformerEmbeddings | None = None,
+) -> IngestReport:
+    """Parse everything first, then embed only what changed; pass `embedder` to reuse a loaded one."""
     started = time.perf_counter()
     manifest = load_manifest(settings.manifest_path)
     chunks, reports = collect_chunks(settings, manifest, allow_download=allow_download)
 
-    from ingest.embed import load_embedder
-
-    embedder = load_embedder(settings, show_progress=progress)
+    if embedder is None:
+        embedder = load_embedder(settings, show_progress=progress)
 
     def embed(batch: list[Chunk]) -> list[list[float]]:
         return embedder.embed_documents([embedding_text(c) for c in batch])
