@@ -114,11 +114,14 @@ def run_ingest(
     def embed(batch: list[Chunk]) -> list[list[float]]:
         return embedder.embed_documents([embedding_text(c) for c in batch])
 
+    store = ChunkStore(settings, embedder.slug)  # validates the db folder / server first
     lock_path = _lock_path(settings)
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the ingest lock {lock_path} ({exc.strerror}); pass --db with a writable folder") from exc
     try:
         with FileLock(str(lock_path), timeout=1):
-            store = ChunkStore(settings, embedder.slug)
             sync = store.sync(chunks, embed, rebuild=rebuild)
     except Timeout as exc:
         raise UserError(
