@@ -1,0 +1,143 @@
+"""Cited answers over the real index (fast preset: MiniLM + extractive answers)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.citations import resolve_citations
+from app.conversation import detect_language, standalone_question
+from studyguide.cli import main
+from studyguide.errors import UserError
+from studyguide.types import Chunk, Passage
+
+QUESTIONS = [
+    "How is the DINOv2 teacher updated?",
+    "What does SAM's mask decoder do?",
+    "How many videos are in the SA-V dataset?",
+    "DINOv2 的 KoLeo regularizer 是什麼？",
+]
+
+
+@pytest.mark.parametrize("question", QUESTIONS)
+def test_every_quote_is_in_its_chunk(fast_assistant, question):
+    answer = fast_assistant.ask(question)
+    assert not answer.abstained and answer.citations
+    for c in answer.citations:
+        chunk = fast_assistant.index.chunk(c.chunk_id)
+        assert c.quote and c.quote in chunk.text
+        assert (c.source, c.section, c.arxiv_id) == (chunk.source, chunk.section, chunk.arxiv_id)
+    numbers = [c.n for c in answer.citations]
+    assert numbers == list(range(1, len(numbers) + 1))
+    assert all(f"[{n}]" in answer.answer for n in numbers)
+
+
+def test_follow_up_retrieves_from_the_right_paper(fast_assistant):
+    history = [
+        {"role": "user", "content": "What regularizer does DINOv2 add to spread features out within a batch?"},
+        {"role": "assistant", "content": "The KoLeo regularizer, derived from the Kozachenko-Leonenko estimator."},
+    ]
+    answer = fast_assistant.ask("What weight is it applied with?", history)
+    assert answer.standalone_question != answer.question
+    assert "KoLeo" in answer.standalone_question
+    assert answer.citations and all(c.source == "DINOv2" for c in answer.citations)
+    assert any("KoLeo" in c.section for c in answer.citations)
+
+
+def test_standalone_question_left_alone_when_it_stands_alone():
+    history = [{"role": "user", "content": "What is SAM?"}, {"role": "assistant", "content": "A model."}]
+    question = "How many masks does SA-1B contain?"
+    assert standalone_question(question, history) == question
+    assert standalone_question("那 N 預設是多少？", [{"role": "user", "content": "SAM 2 的 memory bank 存了哪些東西？"}]).startswith("那 N")
+
+
+def test_chinese_question_gets_english_evidence_from_the_right_section(fast_assistant):
+    answer = fast_assistant.ask("DINOv2 的 teacher 是怎麼更新的？momentum 設多少？")
+    assert answer.language == "zh-Hant"
+    assert any(c.section == "EMA update for the teacher." for c in answer.citations)
+    assert answer.answer.startswith("論文")
+
+
+def test_unanswerable_question_abstains(fast_assistant):
+    answer = fast_assistant.ask("What FPS does SAM 2 reach on an NVIDIA Jetson Orin?")
+    assert answer.abstained and not answer.citations
+    assert "don't say" in answer.answer
+
+
+@pytest.mark.parametrize(
+    "question, source",
+    [
+        ("What pre-training does the SAM image encoder use?", "SAM"),
+        ("What image encoder does SAM 2 use?", "SAM 2"),
+        ("SAM2 的 memory attention 是什麼？", "SAM 2"),
+    ],
+)
+def test_sam_and_sam2_are_not_confused(fast_assistant, question, source):
+    answer = fast_assistant.ask(question)
+    assert answer.citations
+    assert answer.citations[0].source == source
+    assert sum(c.source == source for c in answer.citations) > len(answer.citations) / 2
+
+
+def test_dangling_markers_are_stripped():
+    chunk = Chunk("c1", "SAM", "paper", "The mask decoder is lightweight. It runs fast.", "Mask decoder.", "3",
+                  ("3 Segment Anything Model", "Mask decoder."), 0, 46, arxiv_id="2304.02643")
+    text, citations = resolve_citations("The decoder is lightweight [2][7]. It runs fast [2].", [Passage(chunk, 1.0), Passage(chunk, 0.5)])
+    assert text == "The decoder is lightweight [1]. It runs fast [1]."
+    assert [c.n for c in citations] == [1]
+    assert citations[0].quote in chunk.text
+
+
+def test_language_detection():
+    assert detect_language("DINOv2 的 teacher 是怎麼更新的？") == "zh-Hant"
+    assert detect_language("How is the DINOv2 teacher updated?") == "en"
+
+
+def test_empty_and_huge_questions_are_refused(fast_assistant):
+    with pytest.raises(UserError, match="empty"):
+        fast_assistant.ask("   ")
+    with pytest.raises(UserError, match="characters"):
+        fast_assistant.ask("x" * 20_000)
+
+
+@pytest.fixture
+def cli_env(fast_settings, fast_index, monkeypatch):
+    monkeypatch.setenv("STUDYGUIDE_DB", str(fast_settings.db_dir))
+    monkeypatch.setenv("STUDYGUIDE_PRESET", "fast")
+    monkeypatch.setenv("STUDYGUIDE_PAPERS_DIR", str(fast_settings.papers_dir))
+
+
+def test_cli_ask_json_contract(cli_env, capsys):
+    assert main(["ask", "How is the DINOv2 teacher updated?", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert set(payload) == {"question", "standalone_question", "language", "answer", "abstained", "citations", "guide"}
+    assert payload["language"] == "en" and payload["abstained"] is False
+    first = payload["citations"][0]
+    assert set(first) == {"n", "source", "arxiv_id", "page", "section", "quote", "chunk_id"}
+    assert first["source"] in ("DINOv2", "SAM", "SAM 2") and first["page"] is None
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["ask", ""], "empty"),
+        (["ask", "x" * 20_000], "characters"),
+        (["ask", "What is SAM?", "--history", "/nonexistent/history.json"], "not found"),
+        (["--generator", "nonsense", "ask", "hi"], "invalid choice"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(cli_env, capsys, args, message):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err and "Traceback" not in err
+
+
+def test_cli_broken_history_file(cli_env, capsys, tmp_path):
+    broken = tmp_path / "history.json"
+    broken.write_text('[{"role": "user", "content": ')
+    assert main(["ask", "And then?", "--history", str(broken)]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+    broken.write_text('{"role": "user"}')
+    assert main(["ask", "And then?", "--history", str(broken)]) == 2
+    assert "expected a JSON list" in capsys.readouterr().err
