@@ -91,6 +91,14 @@ class GuideChecker:
         query = claim_text + " " + " ".join(expand_chinese_terms(claim_text))
         return self.retriever.passages(query, k=self.settings.check_evidence_k, sources=sources)
 
+    def in_english(self, claim_text: str) -> str:
+        """The papers are English: a Chinese claim is judged (and searched) in English when an
+        LLM can translate it; the original's English terms ride along for lexical matching."""
+        if isinstance(self.generator, NoGenerator) or detect_language(claim_text) == "en":
+            return claim_text
+        english = self.generator.complete(prompts.translate_messages(claim_text), max_tokens=120).strip()
+        return english or claim_text
+
     def judge(self, claim_text: str, passages: list[Passage]) -> Judgement:
         text = claim_for_judge(claim_text)
         best = self.retriever.best_similarity(passages)
@@ -121,10 +129,12 @@ class GuideChecker:
             return Judgement("contradicted", support, contradiction, ranked)
         return Judgement("not_in_papers", support, contradiction, [passages[i] for i in order])
 
-    def correction(self, claim_text: str, judgement: Judgement, language: str) -> tuple[str, list]:
+    def correction(self, claim_text: str, judged_text: str, judgement: Judgement, language: str) -> tuple[str, list]:
+        """What the paper says instead, in the guide's language; quotes are picked by the
+        (English) judged text, which shares the papers' words."""
         cited = judgement.passages[:3]
         if judgement.verdict == "supported":
-            return "", [make_citation(1, cited[0], claim_text)] if cited else []
+            return "", [make_citation(1, cited[0], judged_text)] if cited else []
         if not cited:
             lead = "論文中找不到相關內容。" if language == "zh-Hant" else "The papers have nothing on this."
             return lead, []
@@ -140,7 +150,7 @@ class GuideChecker:
             text, citations = resolve_citations(raw, cited)
             if citations:
                 return (to_traditional(text) if language == "zh-Hant" else text), citations
-        citation = make_citation(1, cited[0], claim_text)
+        citation = make_citation(1, cited[0], judged_text)
         lead = "論文原文：" if language == "zh-Hant" else "The paper says:"
         return f"{lead} {citation.quote} [1]", [citation]
 
@@ -150,9 +160,10 @@ class GuideChecker:
         cached = self._cache_get(claim.text)
         if cached is not None:
             return _verdict_from_cache(claim, cached)
-        passages = self.evidence(claim_for_judge(claim.text), topic)
-        judgement = self.judge(claim.text, passages)
-        correction, citations = self.correction(claim.text, judgement, detect_language(claim.text))
+        judged_text = self.in_english(claim_for_judge(claim.text))
+        passages = self.evidence(judged_text, topic)
+        judgement = self.judge(judged_text, passages)
+        correction, citations = self.correction(claim.text, judged_text, judgement, detect_language(claim.text))
         result = ClaimVerdict(claim, judgement.verdict, correction, citations, judgement.support)
         self._cache_put(claim.text, result)
         return result

@@ -56,6 +56,12 @@ Verdict: {verdict_words}
 
 Correction (what the paper says, cite [n]):"""
 
+TRANSLATE_SYSTEM = "You translate study notes about computer-vision papers into English. Output only the translation."
+
+TRANSLATE_USER = """Translate into English, keeping model names and technical terms as they are:
+
+{text}"""
+
 VERDICT_WORDS = {
     "contradicted": "the papers contradict this claim",
     "not_in_papers": "the papers do not state this claim",
@@ -93,6 +99,13 @@ def support_messages(claim: str, passage: Passage, contradiction: bool = False) 
     return [
         {"role": "system", "content": SUPPORT_SYSTEM},
         {"role": "user", "content": template.format(source=chunk.source, section=chunk.section, passage=chunk.text, claim=claim)},
+    ]
+
+
+def translate_messages(text: str) -> list[dict]:
+    return [
+        {"role": "system", "content": TRANSLATE_SYSTEM},
+        {"role": "user", "content": TRANSLATE_USER.format(text=text)},
     ]
 
 

@@ -35,6 +35,8 @@ def test_questions(assistant, report_dir):
             "answer": answer.answer,
             "cited_sections": [f"{c['source']}: {c['section']}" for c in citations],
         })
+        row = rows[-1]
+        print(f"  {row['id']} {generator}: hit={row['hit']} abstained={row['abstained']} {seconds:.1f}s", flush=True)
 
     answerable = [r for r in rows if r["label"] == "answerable"]
     abstain = [r for r in rows if r["label"] == "abstain"]

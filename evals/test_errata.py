@@ -45,6 +45,8 @@ def test_errata(assistant, report_dir):
             "correction": result.correction,
             "cited_sections": [f"{c['source']}: {c['section']}" for c in citations],
         })
+        row = rows[-1]
+        print(f"  {row['id']} {generator}: {row['gold']} -> {row['predicted']} ({row['seconds']}s)", flush=True)
     gold = [r["gold"] for r in rows]
     predicted = [r["predicted"] for r in rows]
     corrected = [r["mention"] for r in rows if r["mention"] is not None]
