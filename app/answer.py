@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from app import prompts
-from app.citations import resolve_citations, sentence_spans
+from app.citations import attach_markers, resolve_citations, sentence_spans
 from app.generators import Generator, NoGenerator, to_traditional
 from app.lexical import tokenize
 from studyguide.config import Settings
@@ -67,7 +67,11 @@ class Answerer:
         """Turn generated (or extractive) text into the cited Answer."""
         if draft.abstain_reason or _SAYS_NOT_COVERED.search(raw_text) and not _has_markers(raw_text):
             return self._abstained(draft)
-        text, citations = resolve_citations(raw_text, draft.passages)
+        if _content_chars(raw_text) < 8:
+            # The model produced only markers or an echo of the prompt: fall back to the
+            # extractive answer rather than show nothing.
+            raw_text = self._final_text_without_llm(draft)
+        text, citations = resolve_citations(attach_markers(raw_text, draft.passages, self.idf), draft.passages)
         if not citations:  # an uncited answer is not grounded: say so rather than guess
             return self._abstained(draft)
         if draft.language == "zh-Hant":
@@ -104,6 +108,12 @@ class Answerer:
             guide=draft.guide,
             passages=draft.passages,
         )
+
+
+def _content_chars(text: str) -> int:
+    """Letters and CJK characters outside citation markers and passage tags."""
+    bare = re.sub(r"\[\d{1,2}\]|<[^>]+>", "", text)
+    return len(re.findall(r"[A-Za-z\u4e00-\u9fff]", bare))
 
 
 def _has_markers(text: str) -> bool:

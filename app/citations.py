@@ -107,5 +107,32 @@ def resolve_citations(text: str, passages: list[Passage]) -> tuple[str, list[Cit
     return clean, citations
 
 
+_ANSWER_SENTENCE = re.compile(r".+?(?:[。！？!?]|\.(?=\s|$)|$)", re.DOTALL)
+
+
+def attach_markers(text: str, passages: list[Passage], idf, min_score: float = 4.0) -> str:
+    """Give each unmarked answer sentence the [n] of the passage it shares the rarest terms with.
+
+    Small models often answer correctly but forget the markers; a sentence no passage backs
+    (score below `min_score`) stays unmarked, and an answer with no backed sentence is not
+    treated as grounded.
+    """
+    passage_terms = [set(tokenize(p.chunk.text)) for p in passages]
+    out = []
+    for sentence in _ANSWER_SENTENCE.findall(text):
+        if _MARKER.search(sentence) or not sentence.strip():
+            out.append(sentence)
+            continue
+        terms = set(tokenize(sentence))
+        scores = [sum(idf(t) for t in terms & pt) for pt in passage_terms]
+        best = max(range(len(scores)), key=scores.__getitem__, default=None)
+        if best is None or scores[best] < min_score:
+            out.append(sentence)
+            continue
+        stripped = sentence.rstrip()
+        out.append(f"{stripped} [{best + 1}]" + sentence[len(stripped):])
+    return "".join(out)
+
+
 def quote_is_verbatim(citation: Citation, chunk_text: str) -> bool:
     return bool(citation.quote) and citation.quote in chunk_text
