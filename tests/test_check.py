@@ -1,0 +1,88 @@
+"""Checking the guide: claim spans, verdict contract, cache, errata report (fast preset)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from app.claims import split_claims
+from app.report import render_html, render_markdown
+from ingest.parse_guide import parse_guide
+from studyguide.cli import main
+
+GUIDE = Path(__file__).resolve().parent.parent / "corpus" / "study_guide.md"
+
+
+@pytest.fixture(scope="module")
+def guide():
+    return GUIDE.read_text(encoding="utf-8"), parse_guide(GUIDE)
+
+
+def test_claims_are_exact_spans_of_the_guide(guide):
+    text, answers = guide
+    total = 0
+    for answer in answers:
+        for claim in split_claims(answer, text):
+            assert text[claim.char_start : claim.char_end] == claim.text
+            assert answer.char_start <= claim.char_start < claim.char_end <= answer.char_end
+            total += 1
+    assert total > 300
+
+
+def test_compound_sentence_is_split_at_but(guide):
+    text, answers = guide
+    claims = [c.text for c in split_claims(answers[0], text)]
+    assert "DINOv1和DINOv2都使用了對比學習（Contrastive Learning）的方法" in claims
+    assert not any(c.endswith("：") for c in claims)  # list lead-ins are not claims
+    assert not any(c.startswith("**數據增強策略") for c in claims)  # bullet labels are not claims
+
+
+def test_check_question_contract_and_cache(fast_assistant):
+    started = time.perf_counter()
+    first = fast_assistant.check(1)
+    cold = time.perf_counter() - started
+    payload = first.to_json()
+    assert payload["question"] == 1 and payload["title"].startswith("請簡述DINOv2")
+    assert payload["claims"]
+    for claim in payload["claims"]:
+        assert set(claim) == {"text", "verdict", "correction", "citations"}
+        assert claim["verdict"] in ("supported", "contradicted", "not_in_papers")
+        for c in claim["citations"]:
+            assert c["quote"] in fast_assistant.index.chunk(c["chunk_id"]).text
+        if claim["verdict"] != "supported":
+            assert claim["correction"]
+    started = time.perf_counter()
+    second = fast_assistant.check(1)
+    assert second.to_json() == payload
+    assert time.perf_counter() - started < max(0.5, cold / 3)
+
+
+def test_generic_advice_is_not_supported(fast_assistant):
+    result = fast_assistant.checker.check_claim("使用數據增強來避免過擬合是一個好方法。")
+    assert result.verdict != "supported"
+
+
+def test_report_escapes_and_lists_every_claim(fast_assistant):
+    results = [fast_assistant.check(1)]
+    md = render_markdown(results)
+    assert "## 1. 請簡述DINOv2" in md and md.count("- **") == len(results[0].claims)
+    html = render_html(results)
+    assert html.count("<tr class=") == len(results[0].claims)
+    assert "<script" not in html
+
+
+def test_cli_check_json_and_report(fast_settings, fast_index, monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("STUDYGUIDE_DB", str(fast_settings.db_dir))
+    monkeypatch.setenv("STUDYGUIDE_PRESET", "fast")
+    monkeypatch.setenv("STUDYGUIDE_CHECK_CACHE", str(fast_settings.check_cache))
+    assert main(["check", "--question", "16", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["question"] == 16 and payload["claims"]
+    out = tmp_path / "errata.html"
+    assert main(["check", "--question", "16", "--format", "html", "--out", str(out)]) == 0
+    assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert main(["check", "--question", "51", "--json"]) == 2
+    assert "1 to 50" in capsys.readouterr().err
