@@ -52,6 +52,18 @@ class Assistant:
     def answerer(self) -> Answerer:
         return Answerer(self.settings, self.generator, self.index.lexical.idf)
 
+    # --- following the index
+    def _follow_active_index(self) -> None:
+        """An ingest in another process switches the active collection and drops the one this
+        Assistant loaded: notice it and load the new index instead of failing on the old one."""
+        index = self.__dict__.get("index")
+        if index is not None and index.store.active_name() != index.collection.name:
+            self._drop_index()
+
+    def _drop_index(self) -> None:
+        for part in ("index", "retriever", "answerer", "checker"):  # everything built on it
+            self.__dict__.pop(part, None)
+
     # --- asking
     def draft(self, question: str, history: list[dict] | None = None) -> Draft:
         question = (question or "").strip()
@@ -62,6 +74,16 @@ class Assistant:
                 f"the question is {len(question):,} characters; keep it under {MAX_QUESTION_CHARS:,}"
             )
         history = history or []
+        from chromadb.errors import NotFoundError
+
+        self._follow_active_index()
+        try:
+            return self._draft(question, history)
+        except NotFoundError:  # the collection was dropped between the check and the query
+            self._drop_index()
+            return self._draft(question, history)
+
+    def _draft(self, question: str, history: list[dict]) -> Draft:
         standalone = standalone_question(question, history)
         passages = self.retriever.passages(standalone)
         best = self.retriever.best_similarity(passages)
@@ -81,7 +103,9 @@ class Assistant:
         )
 
     def ask(self, question: str, history: list[dict] | None = None) -> Answer:
-        return self.answerer.answer(self.draft(question, history))
+        _ = self.generator  # a dead generator server fails before the index is loaded
+        draft = self.draft(question, history)  # may reload the index, so the answerer comes after
+        return self.answerer.answer(draft)
 
     def ask_stream(self, question: str, history: list[dict] | None = None) -> tuple[Draft, Iterator[str]]:
         """The draft (passages known at once) and the answer's text pieces as they come;
@@ -100,7 +124,9 @@ class Assistant:
         return GuideChecker(self.settings, self.retriever, self.generator)
 
     def check(self, question: int) -> QuestionCheck:
+        self._follow_active_index()
         return self.checker.check_question(question)
 
     def check_many(self, questions: list[int], progress: bool = False) -> list[QuestionCheck]:
+        self._follow_active_index()
         return self.checker.check_questions(questions, progress=progress)

@@ -85,6 +85,7 @@ def format_passages(passages: list[Passage], char_budget: int) -> str:
         if room < 200:
             break
         text = chunk.text if len(chunk.text) <= room else chunk.text[:room].rsplit(" ", 1)[0] + " …"
+        text = text.replace("<", "&lt;")  # a paper's "</passage>" must not end our tag
         blocks.append(f"{header}\n{text}\n</passage>")
         used += len(header) + len(text)
     return "\n".join(blocks)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
@@ -19,6 +20,22 @@ def embedder_slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", stem).strip("-")[:40] or "embedder"
 
 
+@contextmanager
+def _transformers_progress(enabled: bool) -> Iterator[None]:
+    """transformers draws a "Loading weights" bar on stderr even when it is not a terminal;
+    without `show_progress` that bar would sit in front of the CLI's one-line messages."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    if was_enabled and not enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled and not enabled:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceTransformerEmbeddings(Embeddings):
     """Normalised vectors; EmbeddingGemma-style models get their query/document prompts."""
 
@@ -30,7 +47,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.batch_size = batch_size
         self.show_progress = show_progress
         try:
-            self.model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
+            with _transformers_progress(show_progress):
+                self.model = SentenceTransformer(model_path, device="cpu", local_files_only=True)
         except OSError as exc:
             raise ModelError(
                 f"embedder {name!r} could not be loaded from {model_path} ({exc}); "

@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 
 ARXIV_API_URL = "https://export.arxiv.org/api/query"
 _USER_AGENT = "studyguide/0.1 (local study assistant; uses arxiv.py)"
-_MAX_PDF_BYTES = 200 * 1024 * 1024  # the three papers are 5-30 MB; anything huge is wrong
+# The three papers are 5-30 MB; anything huge is wrong. A local or cached file bigger than
+# this is refused before it is read, and a download stops at it.
+MAX_PAPER_BYTES = 100 * 1024 * 1024
+_MAX_PDF_BYTES = MAX_PAPER_BYTES
 _CHUNK = 1 << 16
 
 
@@ -238,7 +241,24 @@ def _no_copy_message(spec: PaperSpec, local_name: str, papers_dir: Path, problem
     )
 
 
+def size_problem(path: Path) -> str | None:
+    """Why a paper file is too big to read (checked before reading a byte of it), or None."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None  # the read that follows says what is wrong
+    if size > MAX_PAPER_BYTES:
+        return (
+            f"the file is {size / 2**20:,.0f} MB, over the {MAX_PAPER_BYTES >> 20} MB limit "
+            "for one paper (the arXiv files are 5-30 MB)"
+        )
+    return None
+
+
 def _file_problem(path: Path) -> str | None:
+    too_big = size_problem(path)
+    if too_big:
+        return too_big
     try:
         return pdf_problem(path.read_bytes())
     except OSError as exc:

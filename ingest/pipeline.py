@@ -50,7 +50,12 @@ class IngestReport:
 
 
 def parse_paper(path: Path, paper: ManifestPaper) -> ParsedDocument:
+    from ingest.fetch import size_problem
+
     suffix = path.suffix.lower()
+    too_big = size_problem(path)  # before any parser reads the whole file into memory
+    if too_big:
+        raise SourceError(f"{path}: {too_big}; replace it with the paper's PDF or Markdown full text")
     if suffix == ".pdf":
         from ingest.parse_pdf import parse_pdf
 

@@ -85,6 +85,8 @@ def open_client(settings: Settings):
                 "start it with `chroma run --path DIR --port N` or drop --chroma-url"
             ) from exc
     db_dir = Path(settings.db_dir)
+    if db_dir.exists() and not db_dir.is_dir():
+        raise UserError(f"the index folder {db_dir} is a file, not a folder; pass --db with a folder")
     try:
         db_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -195,10 +197,10 @@ class ChunkStore:
         kept_ids = sorted(old_ids & wanted.keys())
         new_chunks = [c for cid, c in wanted.items() if cid not in old_ids]
         removed = removed_on_rebuild if rebuild else len(old_ids - wanted.keys())
+        self._drop_stale_staging()  # even when nothing changed: a killed ingest's leftovers go
         if old is not None and not new_chunks and not removed:
             return SyncReport(old.name, 0, 0, len(kept_ids), time.perf_counter() - started)
 
-        self._drop_stale_staging()
         staging_name = f"{_PREFIX}{self.slug}_{int(time.time())}_{uuid.uuid4().hex[:6]}"
         staging = self.client.create_collection(
             staging_name, metadata={"hnsw:space": "cosine", "embedder": self.slug}
