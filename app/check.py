@@ -1,12 +1,13 @@
 """Checking the guide: claims -> evidence -> verdict -> correction, cached per claim.
 
 The decision (see ../shared/models.md for what was measured): a three-way prompt to the small
-LLM is unreliable, so the verdict is built from binary probes whose P("Yes") is read from the
-logits — "is the claim fully supported by this passage?" and "does this passage contradict
-it?" — over the best few passages, plus a key-term check: a claim whose specific terms
-(model names, modules, datasets, numbers) appear in no retrieved passage is not supported,
-however fluent. Without an LLM (`--generator none`) the key-term check and retrieval
-similarity decide alone, which is weaker and said so in the README.
+LLM is unreliable, so support is a binary probe whose P("Yes") is read from the logits — "is
+the claim fully supported by this passage?" — over the best few passages, plus a key-term
+check: a claim whose specific terms (model names, modules, datasets) appear in no retrieved
+passage is not supported, however fluent. An unsupported claim is `contradicted` when the
+evidence covers its terms (the papers discuss it and say otherwise), else `not_in_papers`.
+Without an LLM (`--generator none`) similarity and term coverage stand in for the probe,
+which is weaker and said so in the README.
 """
 
 from __future__ import annotations
@@ -33,15 +34,14 @@ from studyguide.config import Settings
 from studyguide.errors import UserError
 from studyguide.types import Claim, ClaimVerdict, GuideAnswer, Passage, QuestionCheck, Verdict
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _BOLD = re.compile(r"\*\*")
 
 
 @dataclass
 class Judgement:
     verdict: Verdict
-    support: float
-    contradiction: float
+    support: float  # best support probability (or its no-LLM stand-in)
     passages: list[Passage]  # the passages the verdict rests on, best first
 
 
@@ -100,34 +100,37 @@ class GuideChecker:
         return english or claim_text
 
     def judge(self, claim_text: str, passages: list[Passage]) -> Judgement:
+        """supported: the judge's best support probability clears the threshold (halved when the
+        claim names things no passage mentions). Otherwise the claim's own terms decide between
+        the two ways to be wrong: a claim whose terms the evidence covers is about something the
+        papers discuss — and they say otherwise (contradicted); one whose terms they barely use
+        is about something they don't discuss (not_in_papers).
+
+        A second "does it contradict?" probe was tried and dropped: on the dev claims its
+        P(Yes) tracked the support probe (0.82 vs 0.90, 0.47 vs 0.47 …) and told nothing new.
+        """
         text = claim_for_judge(claim_text)
         best = self.retriever.best_similarity(passages)
         if not passages or best < self.settings.abstain_min_similarity:
-            return Judgement("not_in_papers", 0.0, 0.0, passages)
+            return Judgement("not_in_papers", 0.0, passages)
         coverage = term_coverage(text, passages)
         evidence_text = " ".join(p.chunk.text + " " + p.chunk.section for p in passages).lower()
         missing_specific = [t for t in specific_terms(text) if t.lower() not in evidence_text]
         supports = [self.generator.yes_probability(prompts.support_messages(text, p)) for p in passages]
-        if supports and supports[0] is None:  # no LLM: retrieval and terms decide
-            support = best * coverage
-            verdict: Verdict = "supported" if support >= 0.45 and not missing_specific else "not_in_papers"
-            return Judgement(verdict, support, 0.0, passages)
+        if supports and supports[0] is None:  # no LLM: similarity x term coverage stands in
+            supports = [(p.dense or 0.0) * coverage for p in passages]
+            threshold = self.settings.support_threshold_no_llm
+        else:
+            threshold = self.settings.support_threshold
         order = sorted(range(len(passages)), key=lambda i: -(supports[i] or 0.0))
+        ranked = [passages[i] for i in order]
         support = supports[order[0]] or 0.0
-        if missing_specific:  # the claim names things the evidence never mentions
+        if missing_specific:
             support *= 0.5
-        if support >= self.settings.support_threshold:
-            return Judgement("supported", support, 0.0, [passages[i] for i in order])
-        contradictions = [
-            self.generator.yes_probability(prompts.support_messages(text, p, contradiction=True)) or 0.0
-            for p in passages[:2]
-        ]
-        contradiction = max(contradictions)
-        if contradiction >= 0.5 and coverage >= 0.3:
-            by_contradiction = sorted(range(len(contradictions)), key=lambda i: -contradictions[i])
-            ranked = [passages[i] for i in by_contradiction] + passages[len(contradictions):]
-            return Judgement("contradicted", support, contradiction, ranked)
-        return Judgement("not_in_papers", support, contradiction, [passages[i] for i in order])
+        if support >= threshold:
+            return Judgement("supported", support, ranked)
+        verdict: Verdict = "contradicted" if coverage >= self.settings.contradiction_min_coverage else "not_in_papers"
+        return Judgement(verdict, support, ranked)
 
     def correction(self, claim_text: str, judged_text: str, judgement: Judgement, language: str) -> tuple[str, list]:
         """What the paper says instead, in the guide's language; quotes are picked by the
@@ -185,7 +188,8 @@ class GuideChecker:
     def _cache_key(self, claim_text: str) -> str:
         corpus = self.retriever.index.collection.name  # a new collection means a changed corpus
         identity = [CACHE_VERSION, claim_text, corpus, self.settings.embedder, getattr(self.generator, "name", "?"),
-                    self.settings.support_threshold, self.settings.check_evidence_k]
+                    self.settings.support_threshold, self.settings.support_threshold_no_llm,
+                    self.settings.contradiction_min_coverage, self.settings.check_evidence_k]
         return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
 
     def _cache_path(self, claim_text: str) -> Path:

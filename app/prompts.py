@@ -38,13 +38,6 @@ Claim: {claim}
 
 Is the claim fully supported by the source passage? Answer Yes or No."""
 
-CONTRADICT_USER = """Source passage ({source}, {section}):
-\"\"\"{passage}\"\"\"
-
-Claim: {claim}
-
-Does the source passage state something that contradicts the claim (the paper says otherwise)? Answer Yes or No."""
-
 CORRECTION_SYSTEM = """You correct a study guide's claim using ONLY the numbered passages from the paper.
 Write one to three short sentences saying what the paper actually says, each ending with its passage number like [1].
 {language_rule}
@@ -98,12 +91,11 @@ def answer_messages(question: str, passages: list[Passage], language: str, char_
     ]
 
 
-def support_messages(claim: str, passage: Passage, contradiction: bool = False) -> list[dict]:
-    template = CONTRADICT_USER if contradiction else SUPPORT_USER
+def support_messages(claim: str, passage: Passage) -> list[dict]:
     chunk = passage.chunk
     return [
         {"role": "system", "content": SUPPORT_SYSTEM},
-        {"role": "user", "content": template.format(source=chunk.source, section=chunk.section, passage=chunk.text, claim=claim)},
+        {"role": "user", "content": SUPPORT_USER.format(source=chunk.source, section=chunk.section, passage=chunk.text, claim=claim)},
     ]
 
 
