@@ -71,7 +71,9 @@ class Answerer:
             # The model produced only markers or an echo of the prompt: fall back to the
             # extractive answer rather than show nothing.
             raw_text = self._final_text_without_llm(draft)
-        text, citations = resolve_citations(attach_markers(raw_text, draft.passages, self.idf), draft.passages)
+        text, citations = resolve_citations(raw_text, draft.passages)
+        if not citations:  # the model answered but forgot its markers: find what backs each sentence
+            text, citations = resolve_citations(attach_markers(raw_text, draft.passages, self.idf), draft.passages)
         if not citations:  # an uncited answer is not grounded: say so rather than guess
             return self._abstained(draft)
         if draft.language == "zh-Hant":
