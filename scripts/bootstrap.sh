@@ -2,7 +2,7 @@
 # Everything a fresh machine needs, idempotent: a venv with CPU torch first (else pip pulls a
 # multi-GB CUDA build), the project with its LLM and test extras, and optionally Chromium.
 #   scripts/bootstrap.sh            # Python side only
-#   scripts/bootstrap.sh --browser  # plus Debian's chromium for the page test
+#   scripts/bootstrap.sh --browser  # plus Debian's chromium (and CJK fonts) for the page test
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -20,7 +20,9 @@ fi
 
 if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    # Without the Noto fonts headless Chromium draws Chinese text and emoji as boxes.
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null
   else
     echo "bootstrap: chromium missing; install it with: sudo apt-get install chromium" >&2
   fi
