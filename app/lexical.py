@@ -28,7 +28,8 @@ STOPWORDS = frozenset(
 
 # Named things a question or claim can hinge on: versioned names (Kinetics-700, ViT-H), CamelCase
 # and acronyms (BraTS, MRI, FPN). Plain words and bare numbers are not "specific".
-_SPECIFIC = re.compile(r"\b(?:[A-Za-z]+-?\d[\w\-]*|[A-Z][a-z]*[A-Z][\w\-]*|[A-Z]{2,}[\w\-]*)")
+# ASCII classes on purpose: \w would run on into the Chinese text that follows a term.
+_SPECIFIC = re.compile(r"(?<![A-Za-z0-9])(?:[A-Za-z]+-?\d[A-Za-z0-9\-]*|[A-Z][a-z]*[A-Z][A-Za-z0-9\-]*|[A-Z]{2,}[A-Za-z0-9\-]*)")
 
 
 def specific_terms(text: str) -> set[str]:
