@@ -15,6 +15,18 @@ from studyguide.types import Answer, QuestionCheck
 MAX_QUESTION_CHARS = 4000
 
 
+def validate_question(question: str) -> str:
+    """The one check of a question's shape, before anything is loaded for it."""
+    question = (question or "").strip()
+    if not question:
+        raise UserError("the question is empty; ask something about DINOv2, SAM or SAM 2")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise UserError(
+            f"the question is {len(question):,} characters; keep it under {MAX_QUESTION_CHARS:,} (ask one thing at a time)"
+        )
+    return question
+
+
 class Assistant:
     """Loads each model and the index once, lazily; safe to share across UI sessions."""
 
@@ -66,13 +78,7 @@ class Assistant:
 
     # --- asking
     def draft(self, question: str, history: list[dict] | None = None) -> Draft:
-        question = (question or "").strip()
-        if not question:
-            raise UserError("the question is empty; ask something about DINOv2, SAM or SAM 2")
-        if len(question) > MAX_QUESTION_CHARS:
-            raise UserError(
-                f"the question is {len(question):,} characters; keep it under {MAX_QUESTION_CHARS:,}"
-            )
+        question = validate_question(question)
         history = history or []
         from chromadb.errors import NotFoundError
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from studyguide.config import GENERATORS, PROJECT_ROOT, load_settings
 from studyguide.errors import UserError
 
-MAX_QUESTION_CHARS = 4000
 SHARED_PAPERS = PROJECT_ROOT.parent / "shared" / "papers"
 
 
@@ -98,17 +97,6 @@ def read_history(path: Path | None) -> list[dict]:
     return data
 
 
-def validate_question(question: str) -> str:
-    question = question.strip()
-    if not question:
-        raise UserError("the question is empty; ask something about DINOv2, SAM or SAM 2")
-    if len(question) > MAX_QUESTION_CHARS:
-        raise UserError(
-            f"the question is {len(question):,} characters; keep it under {MAX_QUESTION_CHARS:,} (ask one thing at a time)"
-        )
-    return question
-
-
 def cmd_models_fetch(settings, embedder: bool, llm: bool) -> None:
     from ingest.models import fetch_defaults
 
@@ -139,7 +127,7 @@ def cmd_setup(settings, papers_from: Path | None, no_llm: bool) -> None:
 
 
 def cmd_ask(settings, question: str, history_path: Path | None, as_json: bool) -> None:
-    from app.assistant import Assistant
+    from app.assistant import Assistant, validate_question
 
     question = validate_question(question)
     history = read_history(history_path)
