@@ -15,11 +15,10 @@ import pytest
 from app.assistant import Assistant
 from ingest.embed import load_embedder
 from ingest.pipeline import run_ingest
-from studyguide.config import PROJECT_ROOT, load_settings
+from studyguide.config import PROJECT_ROOT, available_papers_dir, load_settings
 
 CASES = Path(__file__).resolve().parent / "cases"
 REPORTS = PROJECT_ROOT / "artifacts" / "evals"
-SHARED_PAPERS = PROJECT_ROOT.parent / "shared" / "papers"
 # Which generators to evaluate: `none` (extractive) always; the embedded LLM unless disabled.
 GENERATORS = [g for g in os.environ.get("STUDYGUIDE_EVAL_GENERATORS", "none,embedded").split(",") if g]
 
@@ -28,20 +27,13 @@ def load_cases(name: str) -> list[dict]:
     return [json.loads(line) for line in (CASES / name).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def _papers_dir() -> Path:
-    if os.environ.get("STUDYGUIDE_PAPERS_DIR"):
-        return Path(os.environ["STUDYGUIDE_PAPERS_DIR"])
-    staged = PROJECT_ROOT / "corpus" / "papers"
-    return staged if any(staged.glob("*.*")) else SHARED_PAPERS
-
-
 @pytest.fixture(scope="session")
 def eval_settings():
     db = Path(os.environ.get("STUDYGUIDE_EVAL_DB", PROJECT_ROOT / ".studyguide" / "eval-db"))
     return load_settings(
         "default",
         db_dir=db,
-        papers_dir=_papers_dir(),
+        papers_dir=available_papers_dir(),
         check_cache=db.parent / "eval-check-cache",
         generator="none",
     )

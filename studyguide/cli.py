@@ -12,10 +12,9 @@ import sys
 import traceback
 from pathlib import Path
 
-from studyguide.config import GENERATORS, PROJECT_ROOT, load_settings
+from studyguide.config import GENERATORS, PROJECT_ROOT, SHARED_PAPERS, load_settings
 from studyguide.errors import UserError
 
-SHARED_PAPERS = PROJECT_ROOT.parent / "shared" / "papers"
 
 
 class _Parser(argparse.ArgumentParser):

@@ -13,6 +13,17 @@ from studyguide.errors import UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 GENERATORS = ("embedded", "ollama", "openai", "gguf", "none")
+# The read-only copy of the papers that sits beside the repo on these machines (and in CI).
+SHARED_PAPERS = PROJECT_ROOT.parent / "shared" / "papers"
+
+
+def available_papers_dir() -> Path:
+    """Where tests and evals read the papers: $STUDYGUIDE_PAPERS_DIR, the staged
+    corpus/papers/ if it holds files, else the shared copy."""
+    if os.environ.get("STUDYGUIDE_PAPERS_DIR"):
+        return Path(os.environ["STUDYGUIDE_PAPERS_DIR"])
+    staged = PROJECT_ROOT / "corpus" / "papers"
+    return staged if any(staged.glob("*.*")) else SHARED_PAPERS
 
 
 def _default_data_home() -> Path:

@@ -3,21 +3,9 @@ small MiniLM embedder (the `fast` preset), and an Assistant over it."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
-from studyguide.config import PROJECT_ROOT, load_settings
-
-SHARED_PAPERS = PROJECT_ROOT.parent / "shared" / "papers"
-
-
-def papers_dir() -> Path:
-    if os.environ.get("STUDYGUIDE_PAPERS_DIR"):
-        return Path(os.environ["STUDYGUIDE_PAPERS_DIR"])
-    staged = PROJECT_ROOT / "corpus" / "papers"
-    return staged if any(staged.glob("*.*")) else SHARED_PAPERS
+from studyguide.config import available_papers_dir, load_settings
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +16,7 @@ def fast_settings(tmp_path_factory):
         "fast",
         env={},
         db_dir=root / "chroma",
-        papers_dir=papers_dir(),
+        papers_dir=available_papers_dir(),
         check_cache=root / "check-cache",
     )
 
