@@ -10,7 +10,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ingest.chunk import chunk_document, chunk_guide, embedding_text
-from ingest.embed import SentenceTransformerEmbeddings, load_embedder
+from ingest.embed import SentenceTransformerEmbeddings, embedder_slug, load_embedder
 from ingest.manifest import Manifest, ManifestPaper, load_manifest
 from ingest.parse_guide import parse_guide_text, read_guide_text
 from ingest.parse_markdown import parse_markdown
@@ -114,12 +114,19 @@ def run_ingest(
     chunks, reports = collect_chunks(settings, manifest, allow_download=allow_download)
 
     if embedder is None:
-        embedder = load_embedder(settings, show_progress=progress)
+        from ingest.models import resolve_embedder
+
+        resolve_embedder(settings.embedder, settings)  # a missing model fails here, before any write
+    loaded: list[SentenceTransformerEmbeddings] = [embedder] if embedder is not None else []
 
     def embed(batch: list[Chunk]) -> list[list[float]]:
-        return embedder.embed_documents([embedding_text(c) for c in batch])
+        # Loaded on first use: an unchanged corpus (the common re-ingest) never pays for it.
+        if not loaded:
+            loaded.append(load_embedder(settings, show_progress=progress))
+        return loaded[0].embed_documents([embedding_text(c) for c in batch])
 
-    store = ChunkStore(settings, embedder.slug)  # validates the db folder / server first
+    slug = embedder.slug if embedder is not None else embedder_slug(settings.embedder)
+    store = ChunkStore(settings, slug)  # validates the db folder / server first
     lock_path = _lock_path(settings)
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
