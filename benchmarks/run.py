@@ -365,6 +365,8 @@ def render(result: Row) -> str:
             f"- **shared machine**: load average was above {SHARED_LOAD} at start (others were running tests); "
             "latencies and throughput are pessimistic"
         )
+    if not result.get("complete", True):
+        lines.append("- **partial**: written after a stage; the run had not finished all stages")
     for name, error in result["failed"].items():
         lines.append(f"- **stage `{name}` failed**: {error.splitlines()[0]}")
     lines += [
@@ -464,17 +466,47 @@ def main(argv: list[str] | None = None) -> int:
     questions = load_questions()
     stages: Row = {"answers": {}}
     failed: dict[str, str] = {}
+    stage_load: dict[str, float] = {}
+
+    def write(complete: bool) -> str:
+        # Rewritten after every stage, so a run killed from outside still leaves its figures.
+        result: Row = {
+            "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "complete": complete,
+            "machine": machine_info(),
+            "loadavg_start": [round(x, 2) for x in loadavg_start],
+            "loadavg_end": [round(x, 2) for x in os.getloadavg()],
+            "loadavg_1min_at_stage_start": stage_load,
+            "shared_machine": loadavg_start[0] > SHARED_LOAD,
+            "embedder": args.embedder,
+            "papers_dir": str(papers_dir),
+            "questions": len(questions),
+            "answerable": sum(q["label"] == "answerable" for q in questions),
+            **{k: v for k, v in stages.items() if v is not None},
+            "failed": failed,
+            "targets": evaluate_targets(stages.get("ingest"), stages.get("retrieval"), stages.get("baseline"), stages["answers"]),
+            "target_texts": TARGETS,
+            "total_s": round(time.perf_counter() - started, 1),
+        }
+        markdown = render(result)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "latest.md").write_text(markdown, encoding="utf-8")
+        (args.out / "latest.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        return markdown
 
     def run(name: str, fn: Callable[..., Row], *fn_args: Any) -> Row | None:
         # A failed stage is recorded and the others still run: one crash must not cost the
         # whole (long) run its figures.
         print(f"{name}…", flush=True)
+        stage_load[name] = round(os.getloadavg()[0], 2)
         try:
             return in_child(fn, *fn_args)
         except StageFailed as exc:
             failed[name] = str(exc)
             print(f"  {exc}", flush=True)
             return None
+        finally:
+            write(complete=False)
 
     with tempfile.TemporaryDirectory(prefix="studyguide-bench-") as tmp:
         settings = bench_settings(args.embedder, Path(tmp) / "chroma", papers_dir)
@@ -489,27 +521,7 @@ def main(argv: list[str] | None = None) -> int:
             if got is not None:
                 stages["answers"][name] = got
 
-    result: Row = {
-        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "machine": machine_info(),
-        "loadavg_start": [round(x, 2) for x in loadavg_start],
-        "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-        "shared_machine": loadavg_start[0] > SHARED_LOAD,
-        "embedder": args.embedder,
-        "papers_dir": str(papers_dir),
-        "questions": len(questions),
-        "answerable": sum(q["label"] == "answerable" for q in questions),
-        **{k: v for k, v in stages.items() if v is not None},
-        "failed": failed,
-        "targets": evaluate_targets(stages.get("ingest"), stages.get("retrieval"), stages.get("baseline"), stages["answers"]),
-        "target_texts": TARGETS,
-        "total_s": round(time.perf_counter() - started, 1),
-    }
-    markdown = render(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "latest.md").write_text(markdown, encoding="utf-8")
-    (args.out / "latest.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(markdown)
+    print(write(complete=True))
     print(f"wrote {args.out / 'latest.md'} and {args.out / 'latest.json'}")
     return 1 if failed else 0
 
