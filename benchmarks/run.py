@@ -2,7 +2,7 @@
 LangChain-tutorial baseline, with the issue's targets beside the figures.
 
     .venv/bin/python -m benchmarks.run [--embedder embeddinggemma] [--generators none,embedded]
-                                       [--out artifacts/benchmarks]
+                                       [--out artifacts/benchmarks] [--resume]
 
 Each stage runs in its own spawned child process, so its peak RSS (VmHWM) is that stage's
 alone and no stage inherits another's warm caches or loaded models.
@@ -17,7 +17,7 @@ import os
 import platform
 import re
 import resource
-import tempfile
+import shutil
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -141,6 +141,7 @@ def stage_ingest(settings: Settings) -> Row:
     from ingest.manifest import load_manifest
     from ingest.pipeline import collect_chunks, run_ingest
 
+    shutil.rmtree(settings.db_dir, ignore_errors=True)  # cold means empty, also on --resume
     started = time.perf_counter()
     embedder = load_embedder(settings)
     load_s = time.perf_counter() - started
@@ -222,6 +223,7 @@ def stage_baseline(settings: Settings, questions: list[Row], persist_dir: Path) 
     from benchmarks.baseline import build_baseline, search
     from ingest.embed import load_embedder
 
+    shutil.rmtree(persist_dir, ignore_errors=True)  # from_documents would add to a stopped run's rows
     embedder = load_embedder(settings)
     started = time.perf_counter()
     store = build_baseline(settings.papers_dir, embedder, persist_dir)
@@ -275,7 +277,17 @@ class StageFailed(RuntimeError):
     pass
 
 
-def _child_main(conn: Any, fn: Callable[..., Row], args: tuple) -> None:
+def _exit_with_parent(parent: int) -> None:
+    # A stage whose runner was killed must not run on as an orphan on a shared machine.
+    while os.getppid() == parent:
+        time.sleep(2)
+    os._exit(1)
+
+
+def _child_main(conn: Any, fn: Callable[..., Row], args: tuple, parent: int) -> None:
+    import threading
+
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     try:
         conn.send(("ok", fn(*args)))
     except BaseException:  # noqa: BLE001 - the parent reports it; the child only has to say why
@@ -289,7 +301,7 @@ def in_child(fn: Callable[..., Row], *args: Any) -> Row:
     dies (signal, native crash) is reported with its exit code rather than a bare broken pool."""
     ctx = get_context("spawn")
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child_main, args=(send, fn, args), name=f"bench-{fn.__name__}")
+    proc = ctx.Process(target=_child_main, args=(send, fn, args, os.getpid()), name=f"bench-{fn.__name__}")
     proc.start()
     send.close()
     try:
@@ -362,11 +374,14 @@ def render(result: Row) -> str:
     ]
     if result["shared_machine"]:
         lines.append(
-            f"- **shared machine**: load average was above {SHARED_LOAD} at start (others were running tests); "
+            f"- **shared machine**: the 1-minute load average was above {SHARED_LOAD} at the start of the run or of a stage "
+            "(others were running tests); "
             "latencies and throughput are pessimistic"
         )
     if not result.get("complete", True):
         lines.append("- **partial**: written after a stage; the run had not finished all stages")
+    if result.get("sessions", 1) > 1:
+        lines.append(f"- resumed: the stages ran over {result['sessions']} invocations (`--resume`); load per stage is in the JSON")
     for name, error in result["failed"].items():
         lines.append(f"- **stage `{name}` failed**: {error.splitlines()[0]}")
     lines += [
@@ -381,7 +396,8 @@ def render(result: Row) -> str:
         lines.append(f"| retrieval hit@5 {lang} (section rule, passages) | {_fmt(get(ret, 'section_hit@5_passages', lang))} | — | — | | |")
     for name, a in answers.items():
         for lang in LANGS:
-            lines.append(f"| answer hit@5 {lang} (section rule, citations, `{name}`) | {_fmt(get(a, 'section_hit@5_citations', lang))} | — | — | | |")
+            n = sum(r["label"] == "answerable" and r["lang"] == lang for r in a["rows"])  # a subset can be tiny
+            lines.append(f"| answer hit@5 {lang} (section rule, citations, `{name}`) | {_fmt(get(a, 'section_hit@5_citations', lang))} (n={n}) | — | — | | |")
     o50, b50, o95, b95 = get(ret, "p50_ms"), get(base, "p50_ms"), get(ret, "p95_ms"), get(base, "p95_ms")
     warm = get(ing, "warm_wrote_nothing")
     wrote = None if warm is None else ("nothing written" if warm else f"WROTE +{ing['warm_added']} −{ing['warm_removed']}")
@@ -400,9 +416,10 @@ def render(result: Row) -> str:
             f"| answer latency p50 / p95 (`{name}`{subset}) | {_fmt(_seconds(a['p50_ms']), ' s')} / {_fmt(_seconds(a['p95_ms']), ' s')} | — | — | | |"
         )
     lines += [
-        f"| peak RSS: ingest | {_fmt(get(ing, 'peak_rss_mb'), ' MB')} | — | — | | |",
-        f"| peak RSS: retrieval (embedder + index) | {_fmt(get(ret, 'peak_rss_mb'), ' MB')} | {_fmt(get(base, 'peak_rss_mb'), ' MB')} "
-        f"| {_ratio(get(ret, 'peak_rss_mb'), get(base, 'peak_rss_mb'))} | | |",
+        # The baseline's one stage builds its index and queries it: compare it with our ingest.
+        f"| peak RSS: index build (ours: ingest; baseline: build + queries) | {_fmt(get(ing, 'peak_rss_mb'), ' MB')} "
+        f"| {_fmt(get(base, 'peak_rss_mb'), ' MB')} | {_ratio(get(ing, 'peak_rss_mb'), get(base, 'peak_rss_mb'))} | | |",
+        f"| peak RSS: retrieval (embedder + index loaded) | {_fmt(get(ret, 'peak_rss_mb'), ' MB')} | — | — | | |",
     ]
     for name, a in answers.items():
         target = (TARGETS["rss"], _met(t["rss"])) if name == "embedded" else ("", "")
@@ -416,10 +433,14 @@ def render(result: Row) -> str:
         f"{_fmt(get(ing, 'embed_texts'))} texts, batch {_fmt(get(ing, 'embed_batch_size'))}, one run each. "
         "Each stage ran in its own process; RSS is its VmHWM (MB = 10^6 bytes).",
     ]
-    if "embedded" in answers:
+    for name, a in answers.items():
+        if a["questions"] == result["questions"]:
+            continue
+        abstain = sum(r["label"] == "abstain" for r in a["rows"])
         lines.append(
-            f"The `embedded` LLM was timed on {answers['embedded']['questions']} evenly spaced questions to keep the run short; "
-            f"its untimed warm-up (model load + first answer) took {answers['embedded']['warmup_s']} s."
+            f"`{name}` was timed on {a['questions']} evenly spaced questions to keep the run short "
+            f"({', '.join(r['id'] for r in a['rows'])}; {abstain} of them abstain questions); "
+            f"its untimed warm-up (model load + first answer) took {a['warmup_s']} s."
         )
     return "\n".join(lines) + "\n"
 
@@ -456,72 +477,87 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "artifacts" / "benchmarks", help="folder for latest.md/.json")
     parser.add_argument("--papers-dir", type=Path, default=None, help="default: corpus/papers if staged, else ../shared/papers")
     parser.add_argument("--llm-questions", type=int, default=8, help="questions timed per LLM generator")
+    parser.add_argument("--resume", action="store_true", help="keep the stages a stopped run finished (same options)")
     args = parser.parse_args(argv)
 
-    loadavg_start = os.getloadavg()
     started = time.perf_counter()
     staged = PROJECT_ROOT / "corpus" / "papers"
     papers_dir = args.papers_dir or (staged if any(staged.glob("*.md")) else SHARED_PAPERS)
     generators = [g.strip() for g in args.generators.split(",") if g.strip()]
     questions = load_questions()
-    stages: Row = {"answers": {}}
+    options = {"embedder": args.embedder, "papers_dir": str(papers_dir), "llm_questions": args.llm_questions}
+
+    # The indexes and each finished stage's figures live in a work folder (not a temp dir), so
+    # `--resume` can finish a run stopped from outside without redoing hour-long stages.
+    work = args.out / "work"
+    saved = json.loads((work / "run.json").read_text()) if args.resume and (work / "run.json").exists() else None
+    if saved is None or saved["options"] != options:
+        shutil.rmtree(work, ignore_errors=True)
+        saved = {"options": options, "loadavg_start": list(os.getloadavg()), "sessions": 0, "stages": {}, "stage_load": {}}
+    saved["sessions"] += 1
+    earlier_s = saved.get("total_s", 0.0)  # time spent by the stopped invocations
+    work.mkdir(parents=True, exist_ok=True)
+    done: Row = saved["stages"]
     failed: dict[str, str] = {}
-    stage_load: dict[str, float] = {}
 
     def write(complete: bool) -> str:
-        # Rewritten after every stage, so a run killed from outside still leaves its figures.
+        saved["total_s"] = round(earlier_s + time.perf_counter() - started, 1)
+        (work / "run.json").write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
+        answers = {k.removeprefix("answers-"): v for k, v in done.items() if k.startswith("answers-")}
         result: Row = {
             "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "complete": complete,
+            "sessions": saved["sessions"],  # > 1: resumed after the run was stopped from outside
             "machine": machine_info(),
-            "loadavg_start": [round(x, 2) for x in loadavg_start],
+            "loadavg_start": [round(x, 2) for x in saved["loadavg_start"]],
             "loadavg_end": [round(x, 2) for x in os.getloadavg()],
-            "loadavg_1min_at_stage_start": stage_load,
-            "shared_machine": loadavg_start[0] > SHARED_LOAD,
+            "loadavg_1min_at_stage_start": saved["stage_load"],
+            "shared_machine": saved["loadavg_start"][0] > SHARED_LOAD or any(v > SHARED_LOAD for v in saved["stage_load"].values()),
             "embedder": args.embedder,
             "papers_dir": str(papers_dir),
             "questions": len(questions),
             "answerable": sum(q["label"] == "answerable" for q in questions),
-            **{k: v for k, v in stages.items() if v is not None},
+            **{k: v for k, v in done.items() if not k.startswith("answers-")},
+            "answers": answers,
             "failed": failed,
-            "targets": evaluate_targets(stages.get("ingest"), stages.get("retrieval"), stages.get("baseline"), stages["answers"]),
+            "targets": evaluate_targets(done.get("ingest"), done.get("retrieval"), done.get("baseline"), answers),
             "target_texts": TARGETS,
-            "total_s": round(time.perf_counter() - started, 1),
+            "total_s": saved["total_s"],
         }
         markdown = render(result)
-        args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "latest.md").write_text(markdown, encoding="utf-8")
         (args.out / "latest.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         return markdown
 
-    def run(name: str, fn: Callable[..., Row], *fn_args: Any) -> Row | None:
+    def run(name: str, fn: Callable[..., Row], *fn_args: Any) -> bool:
         # A failed stage is recorded and the others still run: one crash must not cost the
-        # whole (long) run its figures.
+        # whole (long) run its figures. Figures are written after every stage.
+        if name in done:
+            print(f"{name}: kept from the stopped run", flush=True)
+            return True
         print(f"{name}…", flush=True)
-        stage_load[name] = round(os.getloadavg()[0], 2)
+        saved["stage_load"][name] = round(os.getloadavg()[0], 2)
         try:
-            return in_child(fn, *fn_args)
+            done[name] = in_child(fn, *fn_args)
         except StageFailed as exc:
             failed[name] = str(exc)
             print(f"  {exc}", flush=True)
-            return None
-        finally:
-            write(complete=False)
+        write(complete=False)
+        return name in done
 
-    with tempfile.TemporaryDirectory(prefix="studyguide-bench-") as tmp:
-        settings = bench_settings(args.embedder, Path(tmp) / "chroma", papers_dir)
-        stages["baseline"] = run("baseline", stage_baseline, settings, questions, Path(tmp) / "baseline")
-        stages["ingest"] = run("ingest", stage_ingest, settings)
-        if stages["ingest"] is not None:  # the later stages read the index it built
-            stages["retrieval"] = run("retrieval", stage_retrieval, settings, questions)
-        for name in generators if stages["ingest"] is not None else []:
+    settings = bench_settings(args.embedder, work / "chroma", papers_dir)
+    run("baseline", stage_baseline, settings, questions, work / "baseline")
+    if run("ingest", stage_ingest, settings):  # the later stages read the index it built
+        run("retrieval", stage_retrieval, settings, questions)
+        for name in generators:
             timed = questions if name == "none" else evenly_spaced(questions, args.llm_questions)
             warmup = next(q for q in questions if q not in timed) if len(timed) < len(questions) else questions[0]
-            got = run(f"answers-{name}", stage_answers, settings.with_overrides(generator=name), timed, warmup)
-            if got is not None:
-                stages["answers"][name] = got
+            run(f"answers-{name}", stage_answers, settings.with_overrides(generator=name), timed, warmup)
 
-    print(write(complete=True))
+    print(write(complete=not failed))
+    if not failed:
+        for index_dir in ("chroma", "baseline"):  # keep run.json; the indexes are ~60 MB of scratch
+            shutil.rmtree(work / index_dir, ignore_errors=True)
     print(f"wrote {args.out / 'latest.md'} and {args.out / 'latest.json'}")
     return 1 if failed else 0
 
