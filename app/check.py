@@ -32,7 +32,7 @@ from ingest.parse_guide import parse_guide_text, read_guide_text
 from ingest.manifest import load_manifest
 from studyguide.config import Settings
 from studyguide.errors import UserError
-from studyguide.types import Claim, ClaimVerdict, GuideAnswer, Passage, QuestionCheck, Verdict
+from studyguide.types import Citation, Claim, ClaimVerdict, GuideAnswer, Passage, QuestionCheck, Verdict
 
 CACHE_VERSION = 2
 _BOLD = re.compile(r"\*\*")
@@ -227,8 +227,6 @@ def _verdict_to_cache(result: ClaimVerdict) -> dict:
 
 
 def _verdict_from_cache(claim: Claim, data: dict) -> ClaimVerdict:
-    from studyguide.types import Citation
-
     citations = [
         Citation(**{**c, "section_path": tuple(c.get("section_path", ()))}) for c in data["citations"]
     ]

@@ -177,8 +177,6 @@ def _download_paper(
     backoff_s: float = 1.0,
 ) -> Path:
     """Ask arXiv for the paper's PDF link and download it into the cache (raises _FetchError)."""
-    if client is not None and api_url is not None:
-        raise ValueError("pass api_url or client, not both")
     client = client or make_arxiv_client(api_url=api_url, timeout_s=timeout_s, retries=retries)
     url = _pdf_url(spec, client)
     target = cache_path(spec, download_cache)
