@@ -27,8 +27,7 @@ def load_cases(name: str) -> list[dict]:
     return [json.loads(line) for line in (CASES / name).read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-@pytest.fixture(scope="session")
-def eval_settings():
+def make_eval_settings():
     db = Path(os.environ.get("STUDYGUIDE_EVAL_DB", PROJECT_ROOT / ".studyguide" / "eval-db"))
     return load_settings(
         "default",
@@ -37,6 +36,11 @@ def eval_settings():
         check_cache=db.parent / "eval-check-cache",
         generator="none",
     )
+
+
+@pytest.fixture(scope="session")
+def eval_settings():
+    return make_eval_settings()
 
 
 @pytest.fixture(scope="session")
