@@ -6,6 +6,8 @@ A general vision/ML glossary (not tuned to any question): it lets BM25 see "老�
 
 from __future__ import annotations
 
+import re
+
 GLOSSARY: dict[str, str] = {
     "自監督": "self-supervised", "自监督": "self-supervised", "監督": "supervised",
     "對比學習": "contrastive", "对比学习": "contrastive", "對比": "contrastive",
@@ -16,7 +18,7 @@ GLOSSARY: dict[str, str] = {
     "數據集": "dataset data", "数据集": "dataset data", "資料集": "dataset data", "數據": "data", "資料": "data",
     "數據增強": "data augmentation", "增強": "augmentation",
     "去重": "deduplication", "重複": "duplicate", "檢索": "retrieval", "篩選": "curation filtering",
-    "圖像": "image", "影像": "image", "图像": "image", "視頻": "video", "影片": "video", "视频": "video",
+    "圖像": "image", "圖片": "images", "图片": "images", "照片": "photos", "影像": "image", "图像": "image", "視頻": "video", "影片": "video", "视频": "video",
     "幀": "frame", "帧": "frame", "分割": "segmentation", "實例分割": "instance segmentation",
     "語義分割": "semantic segmentation", "全景分割": "panoptic segmentation",
     "目標檢測": "object detection", "檢測": "detection", "分類": "classification", "分类": "classification",
@@ -43,6 +45,17 @@ GLOSSARY: dict[str, str] = {
     "時間": "time temporal", "時序": "temporal", "鏡頭": "shot", "擁擠": "crowded", "數量": "number",
     "醫學": "medical", "醫療": "medical", "腦腫瘤": "brain tumor", "零樣本": "zero-shot",
     "少樣本": "few-shot", "視覺": "visual vision", "語言": "language", "多模態": "multimodal",
+    "相對": "relative", "相对": "relative", "絕對": "absolute", "網路": "network", "網絡": "network",
+    "网络": "network", "更新": "update", "參數": "parameters", "参数": "parameters", "驗證": "validate verify",
+    "預設": "default", "默認": "default", "階段": "stage phase", "阶段": "stage phase", "硬體": "hardware GPU",
+    "收集": "collected collection", "來源": "source", "偏差": "bias", "偏見": "bias", "膚色": "skin tone",
+    "邊緣偵測": "edge detection", "邊緣檢測": "edge detection", "碳排放": "carbon emissions", "層": "layers",
+    "輸出": "output", "輸入": "input", "標籤": "labels", "架構": "architecture", "模型": "model",
+    "比較": "comparison compared", "結果": "results", "實驗": "experiments", "消融": "ablation",
+    "容量": "capacity", "位置": "position positional", "查詢": "query", "互動": "interactive",
+    "交互": "interactive", "點擊": "click clicks", "半監督": "semi-supervised", "遷移": "transfer",
+    "蒸餾模型": "distilled model", "大小": "size", "規模": "scale", "年齡": "age", "地理": "geographic",
+    "正確": "correct", "錯誤": "error", "人類": "human", "標註員": "annotators", "專業": "professional",
 }
 
 _KEYS = sorted(GLOSSARY, key=len, reverse=True)
@@ -61,3 +74,20 @@ def expand_chinese_terms(text: str) -> list[str]:
         else:
             i += 1
     return found
+
+
+_CJK_RUN = re.compile(r"[\u3400-\u9fff]+")
+
+
+def english_view(text: str) -> str:
+    """The question as the papers would word it, without an LLM: its English words kept in
+    place, each glossary word replaced by its English, other Chinese dropped. A second dense
+    query for Chinese questions: the multilingual embedder matches it to English passages
+    more sharply than the mixed-language original."""
+
+    def render(run: re.Match) -> str:
+        return " " + " ".join(expand_chinese_terms(run.group(0))) + " "
+
+    english = _CJK_RUN.sub(render, text)
+    english = re.sub(r"[\u3000-\u303f\uff00-\uffef]", " ", english)  # CJK punctuation
+    return re.sub(r"\s+", " ", english).strip()

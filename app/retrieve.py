@@ -12,6 +12,7 @@ from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
+from app.glossary import english_view
 from app.lexical import LexicalIndex
 from ingest.embed import SentenceTransformerEmbeddings
 from ingest.store import ChunkStore, chunk_to_metadata
@@ -25,7 +26,16 @@ SOURCE_PATTERNS: dict[str, re.Pattern] = {
     "DINOv2": re.compile(r"\bDINO(?:v2|v1)?\b|DINOv2|\bLVD-142M\b|\biBOT\b|\bKoLeo\b", re.IGNORECASE),
 }
 OFF_SOURCE_WEIGHT = 0.35  # a passage from a paper the question does not name still can win, rarely
+_CJK = re.compile(r"[\u3400-\u9fff]")
 _GUIDE_NUMBER = re.compile(r"(?:question|Q|第)\s*(\d{1,2})\s*(?:題|题)?", re.IGNORECASE)
+
+
+def dense_queries(query: str) -> list[str]:
+    """The query itself, and for a Chinese question also its English view (see `english_view`)."""
+    if not _CJK.search(query):
+        return [query]
+    english = english_view(query)
+    return [query, english] if len(english.split()) >= 2 else [query]
 
 
 def mentioned_sources(text: str) -> list[str]:
@@ -59,14 +69,17 @@ class ChunkIndex:
         self.collection = self.store.require_active()
 
     def dense(self, query: str, k: int, kind: str = "paper") -> list[tuple[Chunk, float]]:
-        vector = self.embedder.embed_query(query)
+        return self.dense_many([query], k, kind)[0]
+
+    def dense_many(self, queries: list[str], k: int, kind: str = "paper") -> list[list[tuple[Chunk, float]]]:
+        """One ranked list of (chunk, cosine similarity) per query; the queries share one encode."""
+        vectors = self.embedder.embed_queries(queries) if len(queries) > 1 else [self.embedder.embed_query(queries[0])]
         got = self.collection.query(
-            query_embeddings=[vector], n_results=k, where={"kind": kind}, include=["distances"]
+            query_embeddings=vectors, n_results=k, where={"kind": kind}, include=["distances"]
         )
         return [
-            (self._by_id[cid], 1.0 - float(dist))
-            for cid, dist in zip(got["ids"][0], got["distances"][0])
-            if cid in self._by_id
+            [(self._by_id[cid], 1.0 - float(dist)) for cid, dist in zip(ids, distances) if cid in self._by_id]
+            for ids, distances in zip(got["ids"], got["distances"])
         ]
 
 
@@ -83,8 +96,12 @@ class HybridRetriever(BaseRetriever):
         k = k or s.final_k
         fused: dict[str, Passage] = {}
 
-        for rank, (chunk, similarity) in enumerate(self.index.dense(query, s.dense_k)):
-            fused[chunk.chunk_id] = Passage(chunk, 1.0 / (s.rrf_k + rank + 1), dense=similarity)
+        # `dense` stays the similarity to the question as asked: abstention reads it, and the
+        # keyword-like English view would score unrelated passages higher.
+        for view, ranked_list in enumerate(self.index.dense_many(dense_queries(query), s.dense_k)):
+            for rank, (chunk, similarity) in enumerate(ranked_list):
+                passage = fused.setdefault(chunk.chunk_id, Passage(chunk, 0.0, dense=similarity if view == 0 else None))
+                passage.score += 1.0 / (s.rrf_k + rank + 1)
         lexical = self.index.lexical.scores(query)
         for rank, row in enumerate(lexical.argsort()[::-1][: s.lexical_k]):
             if lexical[row] <= 0:
