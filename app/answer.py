@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from app import prompts
-from app.citations import attach_markers, resolve_citations, sentence_spans
+from app.citations import attach_markers, corroborate_markers, resolve_citations, sentence_spans
 from app.generators import Generator, NoGenerator, to_traditional
 from app.lexical import tokenize
 from studyguide.config import Settings
@@ -71,6 +71,8 @@ class Answerer:
             # The model produced only markers or an echo of the prompt: fall back to the
             # extractive answer rather than show nothing.
             raw_text = self._final_text_without_llm(draft)
+        elif not self.extractive:
+            raw_text = corroborate_markers(raw_text, draft.passages, self.idf)
         text, citations = resolve_citations(raw_text, draft.passages)
         if not citations:  # the model answered but forgot its markers: find what backs each sentence
             text, citations = resolve_citations(attach_markers(raw_text, draft.passages, self.idf), draft.passages)

@@ -134,5 +134,33 @@ def attach_markers(text: str, passages: list[Passage], idf, min_score: float = 4
     return "".join(out)
 
 
+def corroborate_markers(text: str, passages: list[Passage], idf, ratio: float = 0.8, min_score: float = 6.0) -> str:
+    """Add to each marked sentence the markers of other passages that back it as well as the
+    one it cites (IDF overlap at least `ratio` of the cited passage's and `min_score`).
+
+    A small model cites one passage per sentence even when the paper says the same thing in
+    its method section and its appendix; the student should see both addresses.
+    """
+    passage_terms = [set(tokenize(p.chunk.text)) for p in passages]
+    out = []
+    for sentence in _ANSWER_SENTENCE.findall(text):
+        markers = list(_MARKER.finditer(sentence))
+        cited = {n - 1 for m in markers for n in _numbers(m.group(1)) if 1 <= n <= len(passages)}
+        if not cited:
+            out.append(sentence)
+            continue
+        terms = set(tokenize(_MARKER.sub("", sentence)))
+        scores = [sum(idf(t) for t in terms & pt) for pt in passage_terms]
+        floor = max(min_score, ratio * max(scores[i] for i in cited))
+        extra = [i for i in range(len(passages)) if i not in cited and scores[i] >= floor]
+        if not extra:
+            out.append(sentence)
+            continue
+        last = markers[-1]
+        added = "".join(f"[{i + 1}]" for i in extra)
+        out.append(sentence[: last.end()] + added + sentence[last.end():])
+    return "".join(out)
+
+
 def quote_is_verbatim(citation: Citation, chunk_text: str) -> bool:
     return bool(citation.quote) and citation.quote in chunk_text

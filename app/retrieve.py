@@ -73,7 +73,7 @@ class ChunkIndex:
 
     def dense_many(self, queries: list[str], k: int, kind: str = "paper") -> list[list[tuple[Chunk, float]]]:
         """One ranked list of (chunk, cosine similarity) per query; the queries share one encode."""
-        vectors = self.embedder.embed_queries(queries) if len(queries) > 1 else [self.embedder.embed_query(queries[0])]
+        vectors = self.embedder.embed_queries(queries)
         got = self.collection.query(
             query_embeddings=vectors, n_results=k, where={"kind": kind}, include=["distances"]
         )

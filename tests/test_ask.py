@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from app.citations import resolve_citations
+from app.citations import corroborate_markers, resolve_citations
 from app.conversation import detect_language, standalone_question
 from studyguide.cli import main
 from studyguide.errors import UserError
@@ -87,6 +87,20 @@ def test_dangling_markers_are_stripped():
     assert text == "The decoder is lightweight [1]. It runs fast [1]."
     assert [c.n for c in citations] == [1]
     assert citations[0].quote in chunk.text
+
+
+def test_a_sentence_backed_by_two_passages_cites_both():
+    def passage(cid, text, section):
+        return Passage(Chunk(cid, "SAM 2", "paper", text, section, "", (section,), 0, len(text)), 1.0)
+
+    method = passage("a", "The memory bank keeps the N most recent frames in a FIFO queue.", "4 Model")
+    appendix = passage("b", "By default the memory bank holds N = 6 recent frames in a FIFO queue.", "A.2.1 Capacity ablations")
+    unrelated = passage("c", "Annotators used SAM to label frames of the video.", "5.1 Data engine")
+    idf = lambda term: 3.0  # noqa: E731
+    text = corroborate_markers("The memory bank keeps recent frames in a FIFO queue [1].", [method, appendix, unrelated], idf)
+    assert text == "The memory bank keeps recent frames in a FIFO queue [1][2]."
+    # A sentence citing nothing is left alone: attaching markers to it is attach_markers' job.
+    assert corroborate_markers("Frames are kept.", [method, appendix], idf) == "Frames are kept."
 
 
 def test_language_detection():
