@@ -19,6 +19,10 @@ _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 # "4", "6.2", "B.1", "A.2.1", "Appendix B"; a bare letter only with a dot part or "Appendix".
 _SECTION_NUMBER = re.compile(r"^(?:Appendix\s+([A-Z])\b|(\d+(?:\.\d+)*|[A-Z](?:\.\d+)+)\s)")
 _REFERENCES = re.compile(r"^(references|bibliography)$", re.IGNORECASE)
+# A footnote definition that is a bibliography entry ("[^12]: A. Author, … In *CVPR*, 2021."):
+# some conversions put the whole reference list at the end of the last appendix as footnotes.
+# Footnotes with prose (SAM 2's "[^3]: We note that …") stay.
+_BIB_FOOTNOTE = re.compile(r"^\[\^\w+\]:\s.*(?:\b(?:19|20)\d{2}[a-z]?\.?|arXiv:\s?\d{4}\.\d{4,5}\.?)\s*$")
 
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.DOTALL)
 _IMAGE = re.compile(r"!\[(?:[^\[\]]|\[[^\]]*\])*\]\([^)]*\)")
@@ -142,6 +146,8 @@ def parse_markdown_text(raw: str, spec: PaperSpec, origin: str, content_hash: st
         if skipping_references:
             continue
         stripped = line.strip()
+        if _BIB_FOOTNOTE.match(stripped):
+            continue
         if not stripped:
             flush_paragraph()
         elif stripped.startswith("|") or " | " in stripped and not paragraph:
