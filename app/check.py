@@ -140,7 +140,12 @@ class GuideChecker:
 
     def correction(self, claim_text: str, judged_text: str, judgement: Judgement, language: str) -> tuple[str, list]:
         """What the paper says instead, in the guide's language; quotes are picked by the
-        (English) judged text, which shares the papers' words."""
+        (English) judged text, which shares the papers' words.
+
+        When the LLM's correction carries no valid marker, the papers' own closest sentences
+        stand in. Asking for the correction through the answer prompt instead ("the guide
+        claims …; what do the papers say?") was tried on the dev claims: no must-mention gain,
+        and once it restated the wrong claim as what the paper says — so it is not used."""
         cited = judgement.passages[:EVIDENCE_CITED]
         if judgement.verdict == "supported":
             backing = cited[: max(1, judgement.supporting)]

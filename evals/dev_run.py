@@ -10,12 +10,12 @@ gold section is in the top 5, and the share per language.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 from app.assistant import Assistant
-from app.check import claim_for_judge
 from evals.conftest import load_cases, make_eval_settings
-from evals.metrics import section_hit
+from evals.metrics import mention_coverage, section_hit
 from ingest.parse_guide import topic_of
 from ingest.pipeline import run_ingest
 
@@ -27,7 +27,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = make_eval_settings()
     run_ingest(settings, progress=False, allow_download=False)
-    assistant = Assistant(settings.with_overrides(generator=args.generator))
+    # a cache of its own: verdicts from another code version must not be shown as this one's
+    assistant = Assistant(settings.with_overrides(generator=args.generator, check_cache=settings.check_cache / f"dev-{os.getpid()}"))
     if args.claims:
         return judge_claims(assistant)
     hits: dict[str, list[bool]] = {}
@@ -48,16 +49,17 @@ def main() -> None:
 
 
 def judge_claims(assistant: Assistant) -> None:
-    checker = assistant.checker
-    correct = 0
+    correct, mentions = 0, []
     cases = load_cases("dev_claims.jsonl")
     for case in cases:
-        english = checker.in_english(claim_for_judge(case["claim_zh"]))
-        judgement = checker.judge(english, checker.evidence(english, topic_of(case["guide_question"])))
-        correct += judgement.verdict == case["label"]
-        print(f"{case['id']} gold {case['label']:13s} got {judgement.verdict:13s} support {judgement.support:.2f} "
-              f"| {english[:90]}", flush=True)
-    print(f"accuracy {correct / len(cases):.3f} (n={len(cases)})")
+        result = assistant.checker.check_claim(case["claim_zh"], topic_of(case["guide_question"]))
+        correct += result.verdict == case["label"]
+        mention = mention_coverage(case["must_mention"], result.correction) if case["label"] != "supported" else None
+        if mention is not None:
+            mentions.append(mention)
+        print(f"{case['id']} gold {case['label']:13s} got {result.verdict:13s} support {result.support:.2f} "
+              f"mention {mention} | {result.correction[:160]!r}", flush=True)
+    print(f"accuracy {correct / len(cases):.3f} (n={len(cases)}); correction must-mention {sum(mentions) / len(mentions):.3f}")
 
 
 if __name__ == "__main__":
