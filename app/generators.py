@@ -157,6 +157,7 @@ class LlamaCppGenerator:
         *,
         name: str,
         n_ctx: int = 4096,
+        n_batch: int = 512,
         n_threads: int = 2,
         max_new_tokens: int = 320,
         temperature: float = 0.1,
@@ -182,6 +183,7 @@ class LlamaCppGenerator:
             self._llm = llama_cpp.Llama(
                 model_path=str(model_path),
                 n_ctx=n_ctx,
+                n_batch=n_batch,
                 n_threads=n_threads,
                 verbose=False,
                 logits_all=False,
@@ -534,6 +536,7 @@ def _make_llama(settings: Settings) -> LlamaCppGenerator:
         path,
         name=name,
         n_ctx=settings.n_ctx,
+        n_batch=settings.n_batch,
         n_threads=settings.n_threads,
         max_new_tokens=settings.max_new_tokens,
         temperature=settings.temperature,

@@ -10,7 +10,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ingest.chunk import chunk_document, chunk_guide, embedding_text
-from ingest.embed import SentenceTransformerEmbeddings, embedder_slug, load_embedder
+from ingest.embed import SentenceTransformerEmbeddings, index_slug, load_embedder
 from ingest.manifest import Manifest, ManifestPaper, load_manifest
 from ingest.parse_guide import parse_guide_text, read_guide_text
 from ingest.parse_markdown import parse_markdown
@@ -125,7 +125,7 @@ def run_ingest(
             loaded.append(load_embedder(settings, show_progress=progress))
         return loaded[0].embed_documents([embedding_text(c) for c in batch])
 
-    slug = embedder.slug if embedder is not None else embedder_slug(settings.embedder)
+    slug = embedder.slug if embedder is not None else index_slug(settings)
     store = ChunkStore(settings, slug)  # validates the db folder / server first
     lock_path = _lock_path(settings)
     try:

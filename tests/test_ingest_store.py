@@ -7,13 +7,14 @@ import shutil
 
 import pytest
 
+from ingest.embed import index_slug
 from ingest.pipeline import run_ingest
 from ingest.store import ChunkStore
 from studyguide.errors import SourceError, UserError
 
 
 def snapshot(settings):
-    store = ChunkStore(settings, "minilm")
+    store = ChunkStore(settings, index_slug(settings))
     return store.active_name(), {c.chunk_id for c in store.all_chunks()}
 
 
@@ -25,7 +26,7 @@ def test_ingest_counts_every_source(fast_index):
 
 
 def test_chunks_carry_addresses(fast_settings, fast_index):
-    chunks = ChunkStore(fast_settings, "minilm").all_chunks()
+    chunks = ChunkStore(fast_settings, index_slug(fast_settings)).all_chunks()
     papers = [c for c in chunks if c.kind == "paper"]
     assert {c.source for c in papers} == {"DINOv2", "SAM", "SAM 2"}
     ema = [c for c in papers if c.section == "EMA update for the teacher."]
@@ -54,12 +55,12 @@ def private_corpus(fast_settings, fast_index, tmp_path):
 
 def test_changed_source_replaces_only_its_chunks(private_corpus):
     settings = private_corpus
-    before_store = ChunkStore(settings, "minilm")
+    before_store = ChunkStore(settings, index_slug(settings))
     before = {c.chunk_id: c.source for c in before_store.all_chunks()}
     sam2 = settings.papers_dir / "sam2.md"
     sam2.write_text(sam2.read_text(encoding="utf-8") + "\n\n## 9 Extra\n\nA sentence added by a test about masklets.\n", encoding="utf-8")
     report = run_ingest(settings, progress=False, allow_download=False)
-    after = {c.chunk_id: c.source for c in ChunkStore(settings, "minilm").all_chunks()}
+    after = {c.chunk_id: c.source for c in ChunkStore(settings, index_slug(settings)).all_chunks()}
     added = set(after) - set(before)
     removed = set(before) - set(after)
     assert added and {after[i] for i in added} == {"SAM 2"}

@@ -34,6 +34,7 @@ from app import prompts
 from app.answer import EXTRACTIVE_LEAD
 from app.assistant import Assistant
 from app.report import render_html
+from ingest.embed import index_slug
 from ingest.models import EMBEDDINGGEMMA
 from ingest.pipeline import _lock_path, run_ingest
 from ingest.store import ChunkStore
@@ -42,7 +43,6 @@ from studyguide.errors import UserError
 from studyguide.types import Claim, ClaimVerdict, QuestionCheck
 
 QUESTION = "How is the DINOv2 teacher updated?"
-STAGING_PREFIX = "sg_minilm_"
 HUGE = 200 * 1024 * 1024  # sparse: costs no disk
 
 
@@ -50,13 +50,17 @@ HUGE = 200 * 1024 * 1024  # sparse: costs no disk
 
 
 def snapshot(settings) -> tuple[str | None, frozenset[str]]:
-    store = ChunkStore(settings, "minilm")
+    store = ChunkStore(settings, index_slug(settings))
     return store.active_name(), frozenset(c.chunk_id for c in store.all_chunks())
 
 
+def staging_prefix(settings) -> str:
+    return f"sg_{index_slug(settings)}_"
+
+
 def minilm_collections(settings) -> list[str]:
-    names = [c if isinstance(c, str) else c.name for c in ChunkStore(settings, "minilm").client.list_collections()]
-    return sorted(n for n in names if n.startswith(STAGING_PREFIX))
+    names = [c if isinstance(c, str) else c.name for c in ChunkStore(settings, index_slug(settings)).client.list_collections()]
+    return sorted(n for n in names if n.startswith(staging_prefix(settings)))
 
 
 def sqlite_collections(db_dir: Path) -> list[str]:
@@ -123,11 +127,11 @@ def start_ingest(db: Path, papers: Path, *extra: str) -> subprocess.Popen:
     )
 
 
-def wait_for_staging(proc: subprocess.Popen, db: Path, active: str, timeout_s: float = 240) -> str:
+def wait_for_staging(proc: subprocess.Popen, db: Path, active: str, prefix: str, timeout_s: float = 240) -> str:
     """The staging collection a running ingest created (so it is embedding into it now)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        staging = [n for n in sqlite_collections(db) if n.startswith(STAGING_PREFIX) and n != active]
+        staging = [n for n in sqlite_collections(db) if n.startswith(prefix) and n != active]
         if staging:
             return staging[0]
         if proc.poll() is not None:
@@ -183,7 +187,7 @@ def test_killed_ingest_leaves_previous_index_answering(private_db, fast_index, e
     before = snapshot(settings)
     proc = start_ingest(settings.db_dir, settings.papers_dir, "--rebuild")
     try:
-        staging = wait_for_staging(proc, settings.db_dir, before[0])
+        staging = wait_for_staging(proc, settings.db_dir, before[0], staging_prefix(settings))
         time.sleep(0.5)
         assert proc.poll() is None, "the rebuild finished before it could be killed"
         os.kill(proc.pid, signal.SIGKILL)  # mid-embed: the first batch of 256 takes seconds
@@ -248,7 +252,7 @@ def test_assistant_answers_while_another_process_rebuilds(private_db, embedder, 
     # A rebuild from a smaller corpus: quick, and its index differs from the one being read.
     proc = start_ingest(settings.db_dir, mini_papers(settings.papers_dir, tmp_path / "mini"), "--rebuild")
     try:
-        wait_for_staging(proc, settings.db_dir, old_active)
+        wait_for_staging(proc, settings.db_dir, old_active, staging_prefix(settings))
         asked_while_writing = 0
         while proc.poll() is None and asked_while_writing < 3:  # a few, leaving the CPU to it
             answer = assistant.ask(QUESTION)
@@ -489,7 +493,7 @@ def test_instructions_and_markup_in_a_paper_stay_data(private_db, fast_assistant
     settings = private_db.with_overrides(papers_dir=papers)
     report = run_ingest(settings, progress=False, allow_download=False, embedder=embedder)
     assert 0 < report.sync.added <= 3  # only the new section's chunk(s) were embedded
-    hostile = [c for c in ChunkStore(settings, "minilm").all_chunks() if "HACKED" in c.text]
+    hostile = [c for c in ChunkStore(settings, index_slug(settings)).all_chunks() if "HACKED" in c.text]
     assert len(hostile) == 1 and hostile[0].source == "SAM 2"
     chunk = hostile[0]
     assert INSTRUCTION in chunk.text and MARKUP in chunk.text and "<script>alert(2)" not in chunk.text
