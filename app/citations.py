@@ -110,6 +110,13 @@ def resolve_citations(text: str, passages: list[Passage]) -> tuple[str, list[Cit
 _ANSWER_SENTENCE = re.compile(r".+?(?:[。！？!?]|\.(?=\s|$)|$)", re.DOTALL)
 
 
+def _backing_scores(sentence: str, passage_terms: list[set[str]], idf) -> list[float]:
+    """How strongly each passage backs an answer sentence: the summed rarity of the terms they
+    share (markers aside; Chinese words count through their glossary English)."""
+    terms = set(tokenize(_MARKER.sub("", sentence)))
+    return [sum(idf(t) for t in terms & pt) for pt in passage_terms]
+
+
 def attach_markers(text: str, passages: list[Passage], idf, min_score: float = 4.0) -> str:
     """Give each unmarked answer sentence the [n] of the passage it shares the rarest terms with.
 
@@ -123,8 +130,7 @@ def attach_markers(text: str, passages: list[Passage], idf, min_score: float = 4
         if _MARKER.search(sentence) or not sentence.strip():
             out.append(sentence)
             continue
-        terms = set(tokenize(sentence))
-        scores = [sum(idf(t) for t in terms & pt) for pt in passage_terms]
+        scores = _backing_scores(sentence, passage_terms, idf)
         best = max(range(len(scores)), key=scores.__getitem__, default=None)
         if best is None or scores[best] < min_score:
             out.append(sentence)
@@ -149,8 +155,7 @@ def corroborate_markers(text: str, passages: list[Passage], idf, ratio: float = 
         if not cited:
             out.append(sentence)
             continue
-        terms = set(tokenize(_MARKER.sub("", sentence)))
-        scores = [sum(idf(t) for t in terms & pt) for pt in passage_terms]
+        scores = _backing_scores(sentence, passage_terms, idf)
         floor = max(min_score, ratio * max(scores[i] for i in cited))
         extra = [i for i in range(len(passages)) if i not in cited and scores[i] >= floor]
         if not extra:
