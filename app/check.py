@@ -35,7 +35,7 @@ from studyguide.config import Settings
 from studyguide.errors import UserError
 from studyguide.types import Citation, Claim, ClaimVerdict, GuideAnswer, Passage, QuestionCheck, Verdict
 
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 EVIDENCE_CITED = 3  # passages a verdict cites: what it rests on, for the student to check
 _BOLD = re.compile(r"\*\*")
 
@@ -61,6 +61,14 @@ def term_coverage(claim: str, passages: list[Passage]) -> float:
     for passage in passages:
         seen |= set(tokenize(passage.chunk.text + " " + " ".join(passage.chunk.section_path)))
     return len(wanted & seen) / len(wanted)
+
+
+@dataclass
+class Evidence:
+    """What a claim is judged on."""
+
+    passages: list[Passage]  # found by the claim's own words; the verdict rests on these
+    answer: Passage | None  # the best passage for the guide's question: what a correction quotes
 
 
 class GuideChecker:
@@ -89,10 +97,23 @@ class GuideChecker:
         return split_claims(self.answer(number), text)
 
     # --- one claim
-    def evidence(self, claim_text: str, topic: str | None = None) -> list[Passage]:
+    def evidence(self, claim_text: str, topic: str | None = None, asked: str | None = None) -> Evidence:
+        """The claim's own top passages (what the verdict is judged on), and the best passage
+        for the question the guide was answering. A wrong claim's words pull in passages about
+        the wrong idea ("contrastive"); the question ("what loss does DINOv2 use?") finds where
+        the paper states the right one, which is what a correction has to quote. That passage
+        does not vote: on the dev claims, letting it into the judged evidence raised the term
+        coverage of a wrong claim and passed it as supported."""
         sources = mentioned_sources(claim_text) or ([topic] if topic in ("DINOv2", "SAM", "SAM 2") else None)
         query = claim_text + " " + " ".join(expand_chinese_terms(claim_text))
-        return self.retriever.passages(query, k=self.settings.check_evidence_k, sources=sources)
+        passages = self.retriever.passages(query, k=self.settings.check_evidence_k, sources=sources)
+        by_question = self.retriever.passages(asked, k=1, sources=sources) if asked and passages else []
+        if not by_question:
+            return Evidence(passages, None)
+        best = by_question[0]
+        # `dense` is the similarity to the question, not to the claim
+        same = next((p for p in passages if p.chunk.chunk_id == best.chunk.chunk_id), None)
+        return Evidence(passages, same or Passage(best.chunk, best.score, dense=None, lexical=best.lexical))
 
     def in_english(self, claim_text: str) -> str:
         """The papers are English: a Chinese claim is judged (and searched) in English when an
@@ -138,7 +159,15 @@ class GuideChecker:
         verdict: Verdict = "contradicted" if coverage >= self.settings.contradiction_min_coverage else "not_in_papers"
         return Judgement(verdict, support, ranked)
 
-    def correction(self, claim_text: str, judged_text: str, judgement: Judgement, language: str) -> tuple[str, list]:
+    def correction(
+        self,
+        claim_text: str,
+        judged_text: str,
+        judgement: Judgement,
+        language: str,
+        answer: Passage | None = None,
+        asked: str | None = None,
+    ) -> tuple[str, list]:
         """What the paper says instead, in the guide's language; quotes are picked by the
         (English) judged text, which shares the papers' words.
 
@@ -147,6 +176,10 @@ class GuideChecker:
         claims …; what do the papers say?") was tried on the dev claims: no must-mention gain,
         and once it restated the wrong claim as what the paper says — so it is not used."""
         cited = judgement.passages[:EVIDENCE_CITED]
+        if judgement.verdict != "supported" and answer is not None:
+            # what the paper says on the question leads: it is what replaces the wrong claim
+            rest = [p for p in judgement.passages if p.chunk.chunk_id != answer.chunk.chunk_id]
+            cited = [answer, *rest[: EVIDENCE_CITED - 1]]
         if judgement.verdict == "supported":
             backing = cited[: max(1, judgement.supporting)]
             return "", [make_citation(n, p, judged_text) for n, p in enumerate(backing, start=1)]
@@ -164,7 +197,11 @@ class GuideChecker:
             text, citations = resolve_citations(raw, cited) if "[" in raw else ("", [])
             text = to_traditional(text) if language == "zh-Hant" else text
         if not citations:  # no LLM, or it cited nothing: the papers' own closest sentences
-            raw = extractive_answer(judged_text, cited, language, self.retriever.index.lexical.idf, max_sentences=2)
+            # sentences answering the guide's question, the claim's own terms counting less
+            raw = extractive_answer(
+                asked or judged_text, cited, language, self.retriever.index.lexical.idf,
+                context=judged_text if asked else "", max_sentences=2,
+            )
             text, citations = resolve_citations(raw, cited)
         if not citations:  # no sentence shares a term with the claim: quote the best passage
             citations = [make_citation(1, cited[0], judged_text)]
@@ -179,15 +216,18 @@ class GuideChecker:
     def check_claim(self, claim: Claim | str, topic: str | None = None) -> ClaimVerdict:
         if isinstance(claim, str):
             claim = Claim(question=0, text=claim, char_start=-1, char_end=-1)
-        cached = self._cache_get(claim.text)
+        cached = self._cache_get(claim)
         if cached is not None:
             return _verdict_from_cache(claim, cached)
+        asked = self.answer(claim.question).question if claim.question >= 1 else None
         judged_text = self.in_english(claim_for_judge(claim.text))
-        passages = self.evidence(judged_text, topic)
-        judgement = self.judge(judged_text, passages)
-        correction, citations = self.correction(claim.text, judged_text, judgement, detect_language(claim.text))
+        evidence = self.evidence(judged_text, topic, asked)
+        judgement = self.judge(judged_text, evidence.passages)
+        correction, citations = self.correction(
+            claim.text, judged_text, judgement, detect_language(claim.text), evidence.answer, asked
+        )
         result = ClaimVerdict(claim, judgement.verdict, correction, citations, judgement.support)
-        self._cache_put(claim.text, result)
+        self._cache_put(claim, result)
         return result
 
     # --- whole answers
@@ -204,26 +244,26 @@ class GuideChecker:
         return [self.check_question(n) for n in iterator]
 
     # --- cache by (claim, corpus, models)
-    def _cache_key(self, claim_text: str) -> str:
+    def _cache_key(self, claim: Claim) -> str:
         corpus = self.retriever.index.collection.name  # a new collection means a changed corpus
-        identity = [CACHE_VERSION, claim_text, corpus, self.settings.embedder, getattr(self.generator, "name", "?"),
+        identity = [CACHE_VERSION, claim.text, claim.question, corpus, self.settings.embedder, getattr(self.generator, "name", "?"),
                     self.settings.support_threshold, self.settings.support_threshold_no_llm,
                     self.settings.contradiction_min_coverage, self.settings.check_evidence_k]
         return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
 
-    def _cache_path(self, claim_text: str) -> Path:
-        key = self._cache_key(claim_text)
+    def _cache_path(self, claim: Claim) -> Path:
+        key = self._cache_key(claim)
         return Path(self.settings.check_cache) / key[:2] / f"{key}.json"
 
-    def _cache_get(self, claim_text: str) -> dict | None:
-        path = self._cache_path(claim_text)
+    def _cache_get(self, claim: Claim) -> dict | None:
+        path = self._cache_path(claim)
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
 
-    def _cache_put(self, claim_text: str, result: ClaimVerdict) -> None:
-        path = self._cache_path(claim_text)
+    def _cache_put(self, claim: Claim, result: ClaimVerdict) -> None:
+        path = self._cache_path(claim)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")
