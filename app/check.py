@@ -35,7 +35,7 @@ from studyguide.config import Settings
 from studyguide.errors import UserError
 from studyguide.types import Citation, Claim, ClaimVerdict, GuideAnswer, Passage, QuestionCheck, Verdict
 
-CACHE_VERSION = 4
+CACHE_VERSION = 3
 EVIDENCE_CITED = 3  # passages a verdict cites: what it rests on, for the student to check
 _BOLD = re.compile(r"\*\*")
 
@@ -61,14 +61,6 @@ def term_coverage(claim: str, passages: list[Passage]) -> float:
     for passage in passages:
         seen |= set(tokenize(passage.chunk.text + " " + " ".join(passage.chunk.section_path)))
     return len(wanted & seen) / len(wanted)
-
-
-@dataclass
-class Evidence:
-    """What a claim is judged on."""
-
-    passages: list[Passage]  # found by the claim's own words; the verdict rests on these
-    answer: Passage | None  # the best passage for the guide's question: what a correction quotes
 
 
 class GuideChecker:
@@ -97,23 +89,10 @@ class GuideChecker:
         return split_claims(self.answer(number), text)
 
     # --- one claim
-    def evidence(self, claim_text: str, topic: str | None = None, asked: str | None = None) -> Evidence:
-        """The claim's own top passages (what the verdict is judged on), and the best passage
-        for the question the guide was answering. A wrong claim's words pull in passages about
-        the wrong idea ("contrastive"); the question ("what loss does DINOv2 use?") finds where
-        the paper states the right one, which is what a correction has to quote. That passage
-        does not vote: on the dev claims, letting it into the judged evidence raised the term
-        coverage of a wrong claim and passed it as supported."""
+    def evidence(self, claim_text: str, topic: str | None = None) -> list[Passage]:
         sources = mentioned_sources(claim_text) or ([topic] if topic in ("DINOv2", "SAM", "SAM 2") else None)
         query = claim_text + " " + " ".join(expand_chinese_terms(claim_text))
-        passages = self.retriever.passages(query, k=self.settings.check_evidence_k, sources=sources)
-        by_question = self.retriever.passages(asked, k=1, sources=sources) if asked and passages else []
-        if not by_question:
-            return Evidence(passages, None)
-        best = by_question[0]
-        # `dense` is the similarity to the question, not to the claim
-        same = next((p for p in passages if p.chunk.chunk_id == best.chunk.chunk_id), None)
-        return Evidence(passages, same or Passage(best.chunk, best.score, dense=None, lexical=best.lexical))
+        return self.retriever.passages(query, k=self.settings.check_evidence_k, sources=sources)
 
     def in_english(self, claim_text: str) -> str:
         """The papers are English: a Chinese claim is judged (and searched) in English when an
@@ -159,27 +138,20 @@ class GuideChecker:
         verdict: Verdict = "contradicted" if coverage >= self.settings.contradiction_min_coverage else "not_in_papers"
         return Judgement(verdict, support, ranked)
 
-    def correction(
-        self,
-        claim_text: str,
-        judged_text: str,
-        judgement: Judgement,
-        language: str,
-        answer: Passage | None = None,
-        asked: str | None = None,
-    ) -> tuple[str, list]:
+    def correction(self, claim_text: str, judged_text: str, judgement: Judgement, language: str) -> tuple[str, list]:
         """What the paper says instead, in the guide's language; quotes are picked by the
         (English) judged text, which shares the papers' words.
 
         When the LLM's correction carries no valid marker, the papers' own closest sentences
         stand in. Asking for the correction through the answer prompt instead ("the guide
         claims …; what do the papers say?") was tried on the dev claims: no must-mention gain,
-        and once it restated the wrong claim as what the paper says — so it is not used."""
+        and once it restated the wrong claim as what the paper says — so it is not used.
+        Also tried and dropped: leading the citations with the best passage for the guide's
+        question, sentences ranked by the question. Dev claims' must-mention rose (none 0.17 ->
+        0.25, embedded 0.28 -> 0.36) but the public errata's fell (0.04 -> 0.00, 0.11 -> 0.08,
+        evidence hit@5 0.60 -> 0.57): the guide's questions are broad ("briefly describe
+        DINOv2's architecture"), and what answers them best is usually the introduction."""
         cited = judgement.passages[:EVIDENCE_CITED]
-        if judgement.verdict != "supported" and answer is not None:
-            # what the paper says on the question leads: it is what replaces the wrong claim
-            rest = [p for p in judgement.passages if p.chunk.chunk_id != answer.chunk.chunk_id]
-            cited = [answer, *rest[: EVIDENCE_CITED - 1]]
         if judgement.verdict == "supported":
             backing = cited[: max(1, judgement.supporting)]
             return "", [make_citation(n, p, judged_text) for n, p in enumerate(backing, start=1)]
@@ -197,11 +169,7 @@ class GuideChecker:
             text, citations = resolve_citations(raw, cited) if "[" in raw else ("", [])
             text = to_traditional(text) if language == "zh-Hant" else text
         if not citations:  # no LLM, or it cited nothing: the papers' own closest sentences
-            # sentences answering the guide's question, the claim's own terms counting less
-            raw = extractive_answer(
-                asked or judged_text, cited, language, self.retriever.index.lexical.idf,
-                context=judged_text if asked else "", max_sentences=2,
-            )
+            raw = extractive_answer(judged_text, cited, language, self.retriever.index.lexical.idf, max_sentences=2)
             text, citations = resolve_citations(raw, cited)
         if not citations:  # no sentence shares a term with the claim: quote the best passage
             citations = [make_citation(1, cited[0], judged_text)]
@@ -216,18 +184,15 @@ class GuideChecker:
     def check_claim(self, claim: Claim | str, topic: str | None = None) -> ClaimVerdict:
         if isinstance(claim, str):
             claim = Claim(question=0, text=claim, char_start=-1, char_end=-1)
-        cached = self._cache_get(claim)
+        cached = self._cache_get(claim.text)
         if cached is not None:
             return _verdict_from_cache(claim, cached)
-        asked = self.answer(claim.question).question if claim.question >= 1 else None
         judged_text = self.in_english(claim_for_judge(claim.text))
-        evidence = self.evidence(judged_text, topic, asked)
-        judgement = self.judge(judged_text, evidence.passages)
-        correction, citations = self.correction(
-            claim.text, judged_text, judgement, detect_language(claim.text), evidence.answer, asked
-        )
+        passages = self.evidence(judged_text, topic)
+        judgement = self.judge(judged_text, passages)
+        correction, citations = self.correction(claim.text, judged_text, judgement, detect_language(claim.text))
         result = ClaimVerdict(claim, judgement.verdict, correction, citations, judgement.support)
-        self._cache_put(claim, result)
+        self._cache_put(claim.text, result)
         return result
 
     # --- whole answers
@@ -244,26 +209,26 @@ class GuideChecker:
         return [self.check_question(n) for n in iterator]
 
     # --- cache by (claim, corpus, models)
-    def _cache_key(self, claim: Claim) -> str:
+    def _cache_key(self, claim_text: str) -> str:
         corpus = self.retriever.index.collection.name  # a new collection means a changed corpus
-        identity = [CACHE_VERSION, claim.text, claim.question, corpus, self.settings.embedder, getattr(self.generator, "name", "?"),
+        identity = [CACHE_VERSION, claim_text, corpus, self.settings.embedder, getattr(self.generator, "name", "?"),
                     self.settings.support_threshold, self.settings.support_threshold_no_llm,
                     self.settings.contradiction_min_coverage, self.settings.check_evidence_k]
         return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
 
-    def _cache_path(self, claim: Claim) -> Path:
-        key = self._cache_key(claim)
+    def _cache_path(self, claim_text: str) -> Path:
+        key = self._cache_key(claim_text)
         return Path(self.settings.check_cache) / key[:2] / f"{key}.json"
 
-    def _cache_get(self, claim: Claim) -> dict | None:
-        path = self._cache_path(claim)
+    def _cache_get(self, claim_text: str) -> dict | None:
+        path = self._cache_path(claim_text)
         try:
             return json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
 
-    def _cache_put(self, claim: Claim, result: ClaimVerdict) -> None:
-        path = self._cache_path(claim)
+    def _cache_put(self, claim_text: str, result: ClaimVerdict) -> None:
+        path = self._cache_path(claim_text)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

@@ -16,18 +16,11 @@ from app.assistant import Assistant
 from ingest.embed import load_embedder
 from ingest.pipeline import run_ingest
 from studyguide.config import PROJECT_ROOT, available_papers_dir, load_settings
-from studyguide.types import Claim
 
 CASES = Path(__file__).resolve().parent / "cases"
 REPORTS = PROJECT_ROOT / "artifacts" / "evals"
 # Which generators to evaluate: `none` (extractive) always; the embedded LLM unless disabled.
 GENERATORS = [g for g in os.environ.get("STUDYGUIDE_EVAL_GENERATORS", "none,embedded").split(",") if g]
-
-
-def guide_claim(case: dict) -> Claim:
-    """The gold claim as the app meets it: a span of guide answer N (no offsets: the text is
-    the gold's own cut, not necessarily the splitter's)."""
-    return Claim(question=case["guide_question"], text=case["claim_zh"], char_start=-1, char_end=-1)
 
 
 def load_cases(name: str) -> list[dict]:

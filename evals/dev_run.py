@@ -14,7 +14,7 @@ import os
 import time
 
 from app.assistant import Assistant
-from evals.conftest import guide_claim, load_cases, make_eval_settings
+from evals.conftest import load_cases, make_eval_settings
 from evals.metrics import mention_coverage, section_hit
 from ingest.parse_guide import topic_of
 from ingest.pipeline import run_ingest
@@ -52,7 +52,7 @@ def judge_claims(assistant: Assistant) -> None:
     correct, mentions = 0, []
     cases = load_cases("dev_claims.jsonl")
     for case in cases:
-        result = assistant.checker.check_claim(guide_claim(case), topic_of(case["guide_question"]))
+        result = assistant.checker.check_claim(case["claim_zh"], topic_of(case["guide_question"]))
         correct += result.verdict == case["label"]
         mention = mention_coverage(case["must_mention"], result.correction) if case["label"] != "supported" else None
         if mention is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from evals.conftest import guide_claim, load_cases
+from evals.conftest import load_cases
 from evals.metrics import (
     LABELS,
     accuracy,
@@ -23,14 +23,13 @@ from evals.thresholds import ERRATA
 from ingest.parse_guide import topic_of
 
 
-
 def test_errata(assistant, report_dir):
     generator = assistant.settings.generator
     rows = []
     started_all = time.perf_counter()
     for case in load_cases("errata.jsonl"):
         started = time.perf_counter()
-        result = assistant.checker.check_claim(guide_claim(case), topic_of(case["guide_question"]))
+        result = assistant.checker.check_claim(case["claim_zh"], topic_of(case["guide_question"]))
         citations = [
             {"source": c.source, "section": c.section, "section_path": c.section_path} for c in result.citations
         ]

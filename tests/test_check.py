@@ -12,7 +12,6 @@ from app.claims import split_claims
 from app.report import render_html, render_markdown
 from ingest.parse_guide import parse_guide
 from studyguide.cli import main
-from studyguide.types import Claim
 
 GUIDE = Path(__file__).resolve().parent.parent / "corpus" / "study_guide.md"
 
@@ -87,22 +86,3 @@ def test_cli_check_json_and_report(fast_settings, fast_index, monkeypatch, capsy
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
     assert main(["check", "--question", "51", "--json"]) == 2
     assert "1 to 50" in capsys.readouterr().err
-
-
-def test_a_wrong_claim_is_corrected_from_what_its_question_asks(fast_assistant):
-    """The claim's words ("contrastive") search for the wrong idea; the guide question's best
-    passage is what the correction cites, while the verdict rests on the claim's own passages."""
-    checker = fast_assistant.checker
-    claim = Claim(question=8, text="在DINOv2的訓練中，主要使用了對比學習損失（Contrastive Loss）。", char_start=-1, char_end=-1)
-    asked = checker.answer(8).question
-    on_question = checker.retriever.passages(asked, k=1, sources=["DINOv2"])[0]
-
-    evidence = checker.evidence(claim.text, "DINOv2", asked)
-    assert evidence.answer is not None and evidence.answer.chunk.chunk_id == on_question.chunk.chunk_id
-    assert evidence.passages == checker.evidence(claim.text, "DINOv2").passages  # it does not vote
-
-    result = checker.check_claim(claim, "DINOv2")
-    assert result.verdict != "supported"
-    assert on_question.chunk.chunk_id in [c.chunk_id for c in result.citations]
-    # A claim cut from no particular answer is searched by its own words only.
-    assert checker.evidence(claim.text, "DINOv2").answer is None
