@@ -18,6 +18,6 @@ ANSWERS = {
 ERRATA = {
     "none": {"accuracy": (0.5, 0.80), "macro_f1": (0.45, 0.7), "wrong_claim_recall": (0.73, 0.90),
              "must_mention": (0.03, 0.80), "hit@5": (0.53, 0.85), "citation_validity": (1.0, 1.0)},
-    "embedded": {"accuracy": (0.46, 0.80), "macro_f1": (0.45, 0.7), "wrong_claim_recall": (0.89, 0.90),
+    "embedded": {"accuracy": (0.5, 0.80), "macro_f1": (0.45, 0.7), "wrong_claim_recall": (0.89, 0.90),
                  "must_mention": (0.05, 0.80), "hit@5": (0.5, 0.85), "citation_validity": (1.0, 1.0)},
 }
