@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import re
 import sys
 import threading
@@ -25,6 +26,7 @@ def embedder_slug(name: str, precision: str = "float32") -> str:
     return slug if precision == "float32" else f"{slug[:35]}-bf16"
 
 
+@functools.lru_cache(maxsize=None)  # the CPU does not change under us; slugs are asked for often
 def cpu_has_native_bf16(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Where the CPU has no bf16 instructions torch emulates them, slower than float32."""
     try:

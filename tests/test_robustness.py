@@ -58,7 +58,7 @@ def staging_prefix(settings) -> str:
     return f"sg_{index_slug(settings)}_"
 
 
-def minilm_collections(settings) -> list[str]:
+def index_collections(settings) -> list[str]:
     names = [c if isinstance(c, str) else c.name for c in ChunkStore(settings, index_slug(settings)).client.list_collections()]
     return sorted(n for n in names if n.startswith(staging_prefix(settings)))
 
@@ -196,7 +196,7 @@ def test_killed_ingest_leaves_previous_index_answering(private_db, fast_index, e
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
-    assert staging in minilm_collections(settings)  # the half-written staging collection is left
+    assert staging in index_collections(settings)  # the half-written staging collection is left
 
     # The previous index still answers, unchanged, through the CLI.
     assert snapshot(settings) == before
@@ -208,7 +208,7 @@ def test_killed_ingest_leaves_previous_index_answering(private_db, fast_index, e
     # The next ingest completes, drops the stale staging collection and writes nothing else.
     report = run_ingest(settings, progress=False, allow_download=False, embedder=embedder)
     assert not report.sync.changed
-    assert minilm_collections(settings) == [before[0]]
+    assert index_collections(settings) == [before[0]]
     assert snapshot(settings) == before
 
     # ... and ingesting again is idempotent: same counts per source, nothing written.
@@ -271,7 +271,7 @@ def test_assistant_answers_while_another_process_rebuilds(private_db, embedder, 
 
     # The switch-over dropped the collection this Assistant had loaded: it follows the new one.
     new_active, new_ids = snapshot(settings)
-    assert new_active != old_active and minilm_collections(settings) == [new_active]
+    assert new_active != old_active and index_collections(settings) == [new_active]
     after = assistant.ask(QUESTION)
     assert assistant.index.collection.name == new_active
     assert after.citations and {c.chunk_id for c in after.citations} <= new_ids
