@@ -26,6 +26,13 @@ SOURCE_PATTERNS: dict[str, re.Pattern] = {
     "DINOv2": re.compile(r"\bDINO(?:v2|v1)?\b|DINOv2|\bLVD-142M\b|\biBOT\b|\bKoLeo\b", re.IGNORECASE),
 }
 OFF_SOURCE_WEIGHT = 0.35  # a passage from a paper the question does not name still can win, rarely
+# Sections that restate or survey rather than state: an introduction's roadmap ("Model (§3).")
+# repeats a body section in one sentence, related work describes other papers' methods, the
+# appendix's table of contents lists headings. They stay retrievable, but the body passage
+# that states the same thing in full should rank, and be cited, first.
+OVERVIEW_SECTIONS = re.compile(
+    r"^(abstract|\d+ introduction|\d+ related work|\d+ conclusions?|appendix|table of contents:?)$", re.IGNORECASE
+)
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _GUIDE_NUMBER = re.compile(r"(?:question|Q|第)\s*(\d{1,2})\s*(?:題|题)?", re.IGNORECASE)
 
@@ -36,6 +43,10 @@ def dense_queries(query: str) -> list[str]:
         return [query]
     english = english_view(query)
     return [query, english] if len(english.split()) >= 2 else [query]
+
+
+def is_overview(chunk: Chunk) -> bool:
+    return bool(chunk.section_path) and bool(OVERVIEW_SECTIONS.match(chunk.section_path[0]))
 
 
 def mentioned_sources(text: str) -> list[str]:
@@ -110,6 +121,11 @@ class HybridRetriever(BaseRetriever):
             passage = fused.setdefault(chunk.chunk_id, Passage(chunk, 0.0))
             passage.score += 1.0 / (s.rrf_k + rank + 1)
             passage.lexical = float(lexical[row])
+
+        if s.overview_weight != 1.0:
+            for passage in fused.values():
+                if is_overview(passage.chunk):
+                    passage.score *= s.overview_weight
 
         named = sources or mentioned_sources(query)
         if named:
