@@ -67,6 +67,10 @@ class Answerer:
         """Turn generated (or extractive) text into the cited Answer."""
         if draft.abstain_reason or _SAYS_NOT_COVERED.search(raw_text) and not _has_markers(raw_text):
             return self._abstained(draft)
+        if draft.language == "zh-Hant":
+            # before the markers are checked: the glossary that maps the answer's Chinese words
+            # to the papers' English speaks Traditional, and the model drifts to Simplified
+            raw_text = to_traditional(raw_text)
         if _content_chars(raw_text) < 8:
             # The model produced only markers or an echo of the prompt: fall back to the
             # extractive answer rather than show nothing.
@@ -78,8 +82,6 @@ class Answerer:
             text, citations = resolve_citations(attach_markers(raw_text, draft.passages, self.idf), draft.passages)
         if not citations:  # an uncited answer is not grounded: say so rather than guess
             return self._abstained(draft)
-        if draft.language == "zh-Hant":
-            text = to_traditional(text)
         return Answer(
             question=draft.question,
             standalone_question=draft.standalone,

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from app.answer import Answerer, Draft
 from app.citations import corroborate_markers, resolve_citations
+from app.retrieve import is_overview
 from app.conversation import detect_language, standalone_question
 from studyguide.cli import main
 from studyguide.errors import UserError
@@ -101,6 +103,50 @@ def test_a_sentence_backed_by_two_passages_cites_both():
     assert text == "The memory bank keeps recent frames in a FIFO queue [1][2]."
     # A sentence citing nothing is left alone: attaching markers to it is attach_markers' job.
     assert corroborate_markers("Frames are kept.", [method, appendix], idf) == "Frames are kept."
+
+
+def test_simplified_answer_without_markers_is_cited_through_the_glossary(fast_settings):
+    """The small model drifts to Simplified and forgets markers: the answer is converted before
+    its sentences are matched to passages, because the glossary speaks Traditional."""
+
+    def passage(cid, text, section):
+        return Passage(Chunk(cid, "SAM 2", "paper", text, section, "C", (section,), 0, len(text)), 1.0)
+
+    data = passage("a", "Annotators used SAM 2 in the loop to label frames of the video.", "5.1 Data engine")
+    limits = passage("b", "The model may fail across shot changes and in crowded scenes.", "Appendix C Limitations")
+    draft = Draft("SAM 2 在什麼情況下會失敗？", "SAM 2 在什麼情況下會失敗？", "zh-Hant", [data, limits], [], None)
+
+    class Scripted:  # a generator is only called by `stream`; `finish` reads the given text
+        name = "scripted"
+
+    answer = Answerer(fast_settings, Scripted(), lambda term: 3.0).finish(draft, "它在镜头切换和拥挤场景中会失败。")
+    assert [c.section for c in answer.citations] == ["Appendix C Limitations"]
+    assert answer.answer == "它在鏡頭切換和擁擠場景中會失敗。 [1]"
+
+
+@pytest.mark.parametrize(
+    "path, overview",
+    [
+        (("1 Introduction", "Model (§3)."), True),
+        (("Abstract",), True),
+        (("2 Related work",), True),
+        (("Appendix", "Table of contents:"), True),
+        (("3 Segment Anything Model", "Efficiency."), False),
+        (("Appendix C Limitations",), False),
+        (("8 Discussion", "Limitations."), False),
+    ],
+)
+def test_overview_sections(path, overview):
+    chunk = Chunk("c", "SAM", "paper", "text", path[-1], "", path, 0, 4)
+    assert is_overview(chunk) is overview
+
+
+def test_body_section_outranks_the_introductions_roadmap(fast_assistant):
+    # SAM's introduction sums §4 up in one paragraph ("Data engine (§4).") that names the
+    # stages; the student should be sent to the section that describes the first one in full.
+    ranked = [p.chunk for p in fast_assistant.retriever.passages("How was the first stage of SAM's data engine annotated?")]
+    body = next(i for i, c in enumerate(ranked) if c.section == "Assisted-manual stage.")
+    assert all(i > body for i, c in enumerate(ranked) if is_overview(c))
 
 
 def test_language_detection():
