@@ -213,7 +213,8 @@ class GuideChecker:
         corpus = self.retriever.index.collection.name  # a new collection means a changed corpus
         identity = [CACHE_VERSION, claim_text, corpus, self.settings.embedder, getattr(self.generator, "name", "?"),
                     self.settings.support_threshold, self.settings.support_threshold_no_llm,
-                    self.settings.contradiction_min_coverage, self.settings.check_evidence_k]
+                    self.settings.contradiction_min_coverage, self.settings.check_evidence_k,
+                    self.settings.overview_weight]  # evidence ranking: another weight, other passages
         return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
 
     def _cache_path(self, claim_text: str) -> Path:
