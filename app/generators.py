@@ -250,6 +250,10 @@ class LlamaCppGenerator:
                     break
                 keep += 1
             keep = min(keep, len(tokens) - 1)  # decode at least one token for fresh logits
+            # Resume on a batch boundary: llama.cpp's float sums depend on how the prompt is cut
+            # into batches, so a suffix evaluated from any other offset gives a probe that
+            # depends on what was evaluated before it (seen: 0.187 vs 0.198 for one claim).
+            keep -= keep % llm.n_batch
         if keep == 0:
             llm.reset()
         llm.n_tokens = keep  # eval() drops the KV cache from n_tokens on

@@ -558,7 +558,9 @@ def test_embedded_qwen(qwen: Any) -> None:
     assert p_yes is not None and p_no is not None
     assert p_yes > 0.5 > p_no
 
-    # cached prefix or not, concurrent or not: the same numbers
+    # cached prefix or not, concurrent or not, asked again: the same numbers, exactly (the
+    # prefix cache resumes on a batch boundary, so the batches are cut as in a fresh run)
+    assert qwen.yes_probability(unsupported) == p_no
     results: list[float | None] = [None, None]
 
     def judge(i: int, msgs: list[dict]) -> None:
@@ -569,7 +571,7 @@ def test_embedded_qwen(qwen: Any) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert results == [pytest.approx(p_yes, abs=1e-3), pytest.approx(p_no, abs=1e-3)]
+    assert results == [p_yes, p_no]
 
     gen_s = total_s - (first_token_s or 0)
     print(
