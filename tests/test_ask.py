@@ -8,8 +8,8 @@ import pytest
 
 from app.answer import Answerer, Draft
 from app.citations import corroborate_markers, resolve_citations
-from app.retrieve import is_overview
 from app.conversation import detect_language, standalone_question
+from app.retrieve import is_overview
 from studyguide.cli import main
 from studyguide.errors import UserError
 from studyguide.types import Chunk, Passage
