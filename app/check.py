@@ -36,6 +36,11 @@ from studyguide.errors import UserError
 from studyguide.types import Citation, Claim, ClaimVerdict, GuideAnswer, Passage, QuestionCheck, Verdict
 
 CACHE_VERSION = 3
+# Every setting a verdict depends on (which passages are retrieved, how they are judged): the
+# cache key is built from these, so a changed one never serves a verdict made under another.
+VERDICT_SETTINGS = ("embedder", "dense_k", "lexical_k", "rrf_k", "max_per_section", "overview_weight",
+                    "abstain_min_similarity", "check_evidence_k", "support_threshold",
+                    "support_threshold_no_llm", "contradiction_min_coverage")
 EVIDENCE_CITED = 3  # passages a verdict cites: what it rests on, for the student to check
 _BOLD = re.compile(r"\*\*")
 
@@ -211,10 +216,8 @@ class GuideChecker:
     # --- cache by (claim, corpus, models)
     def _cache_key(self, claim_text: str) -> str:
         corpus = self.retriever.index.collection.name  # a new collection means a changed corpus
-        identity = [CACHE_VERSION, claim_text, corpus, self.settings.embedder, getattr(self.generator, "name", "?"),
-                    self.settings.support_threshold, self.settings.support_threshold_no_llm,
-                    self.settings.contradiction_min_coverage, self.settings.check_evidence_k,
-                    self.settings.overview_weight]  # evidence ranking: another weight, other passages
+        identity = [CACHE_VERSION, claim_text, corpus, getattr(self.generator, "name", "?"),
+                    *(getattr(self.settings, name) for name in VERDICT_SETTINGS)]
         return hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
 
     def _cache_path(self, claim_text: str) -> Path:

@@ -122,10 +122,9 @@ class HybridRetriever(BaseRetriever):
             passage.score += 1.0 / (s.rrf_k + rank + 1)
             passage.lexical = float(lexical[row])
 
-        if s.overview_weight != 1.0:
-            for passage in fused.values():
-                if is_overview(passage.chunk):
-                    passage.score *= s.overview_weight
+        for passage in fused.values():
+            if is_overview(passage.chunk):
+                passage.score *= s.overview_weight
 
         named = sources or mentioned_sources(query)
         if named:
