@@ -35,11 +35,12 @@ def main() -> None:
     for case in load_cases("dev_questions.jsonl"):
         started = time.perf_counter()
         if args.generator:
-            answer = assistant.ask(case["question"])
+            answer = assistant.ask(case["question"], case.get("history"))
             found = [(c.source, c.section, c.section_path) for c in answer.citations[:5]]
             extra = f"abstained={answer.abstained} {time.perf_counter() - started:.1f}s"
         else:
-            found = [(p.chunk.source, p.chunk.section, p.chunk.section_path) for p in assistant.retriever.passages(case["question"])[:5]]
+            draft = assistant.draft(case["question"], case.get("history"))
+            found = [(p.chunk.source, p.chunk.section, p.chunk.section_path) for p in draft.passages[:5]]
             extra = ""
         hit = section_hit(case["evidence"], [{"source": s, "section": n, "section_path": p} for s, n, p in found])
         hits.setdefault(case["lang"], []).append(hit)
