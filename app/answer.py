@@ -44,10 +44,17 @@ class Draft:
 
 
 class Answerer:
-    def __init__(self, settings: Settings, generator: Generator, idf: Callable[[str], float]):
+    def __init__(
+        self,
+        settings: Settings,
+        generator: Generator,
+        idf: Callable[[str], float],
+        similarity: Callable[[list[str], list[str]], list[list[float]]] | None = None,
+    ):
         self.settings = settings
         self.generator = generator
         self.idf = idf
+        self.similarity = similarity  # (texts, chunk ids) -> cosine matrix, see ChunkIndex.similarities
 
     @property
     def extractive(self) -> bool:
@@ -79,7 +86,11 @@ class Answerer:
             raw_text = corroborate_markers(raw_text, draft.passages, self.idf)
         text, citations = resolve_citations(raw_text, draft.passages)
         if not citations:  # the model answered but forgot its markers: find what backs each sentence
-            text, citations = resolve_citations(attach_markers(raw_text, draft.passages, self.idf), draft.passages)
+            attached = attach_markers(
+                raw_text, draft.passages, self.idf, similarity=self._similarity_to(draft.passages),
+                similarity_weight=self.settings.attach_similarity_weight,
+            )
+            text, citations = resolve_citations(attached, draft.passages)
         if not citations:  # an uncited answer is not grounded: say so rather than guess
             return self._abstained(draft)
         return Answer(
@@ -92,6 +103,12 @@ class Answerer:
             guide=draft.guide,
             passages=draft.passages,
         )
+
+    def _similarity_to(self, passages: list[Passage]) -> Callable[[list[str]], list[list[float]]] | None:
+        if self.similarity is None:
+            return None
+        ids = [p.chunk.chunk_id for p in passages]
+        return lambda sentences: self.similarity(sentences, ids)
 
     def answer(self, draft: Draft) -> Answer:
         return self.finish(draft, "".join(self.stream(draft)))

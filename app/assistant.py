@@ -62,7 +62,7 @@ class Assistant:
 
     @cached_property
     def answerer(self) -> Answerer:
-        return Answerer(self.settings, self.generator, self.index.lexical.idf)
+        return Answerer(self.settings, self.generator, self.index.lexical.idf, self.index.similarities)
 
     # --- following the index
     def _follow_active_index(self) -> None:

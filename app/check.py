@@ -118,7 +118,9 @@ class GuideChecker:
         P(Yes) tracked the support probe (0.82 vs 0.90, 0.47 vs 0.47 …) and told nothing new.
         So did a relevance probe ("does the passage discuss what the claim is about?") as the
         contradicted/not_in_papers split: 0.58, 0.70, 0.33 for contradicted dev claims against
-        0.66, 0.62, 0.68 for not_in_papers ones.
+        0.66, 0.62, 0.68 for not_in_papers ones. Nor did asking the model to restate what the
+        passages say about the claim or reply NOT_IN_PAPERS (restated → contradicted): on the
+        first 13 dev claims it answered NOT_IN_PAPERS every time, contradicted ones included.
         """
         text = claim_for_judge(claim_text)
         best = self.retriever.best_similarity(passages)

@@ -8,6 +8,7 @@ chunk's own sentences, so it is always a verbatim substring of the stored text.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from app.lexical import tokenize
 from studyguide.types import Citation, Passage
@@ -117,21 +118,37 @@ def _backing_scores(sentence: str, passage_terms: list[set[str]], idf) -> list[f
     return [sum(idf(t) for t in terms & pt) for pt in passage_terms]
 
 
-def attach_markers(text: str, passages: list[Passage], idf, min_score: float = 4.0) -> str:
-    """Give each unmarked answer sentence the [n] of the passage it shares the rarest terms with.
+def attach_markers(
+    text: str,
+    passages: list[Passage],
+    idf,
+    min_score: float = 4.0,
+    similarity: Callable[[list[str]], list[list[float]]] | None = None,
+    similarity_weight: float = 0.0,
+) -> str:
+    """Give each unmarked answer sentence the [n] of the passage that backs it best.
 
-    Small models often answer correctly but forget the markers; a sentence no passage backs
-    (score below `min_score`) stays unmarked, and an answer with no backed sentence is not
-    treated as grounded.
+    Small models often answer correctly but forget the markers. "Best" is the summed rarity of
+    shared terms, blended (by `similarity_weight`) with the embedding similarity of sentence and
+    passage, which reads a Chinese sentence's meaning where the glossary knows few of its
+    words. A sentence sharing too few rare terms with every passage (below `min_score`) stays
+    unmarked, and an answer with no backed sentence is not treated as grounded.
     """
     passage_terms = [set(tokenize(p.chunk.text)) for p in passages]
+    sentences = _ANSWER_SENTENCE.findall(text)
+    unmarked = [s for s in sentences if s.strip() and not _MARKER.search(s)]
+    cosines = dict(zip(unmarked, similarity(unmarked))) if similarity and similarity_weight and unmarked else {}
     out = []
-    for sentence in _ANSWER_SENTENCE.findall(text):
+    for sentence in sentences:
         if _MARKER.search(sentence) or not sentence.strip():
             out.append(sentence)
             continue
         scores = _backing_scores(sentence, passage_terms, idf)
-        best = max(range(len(scores)), key=scores.__getitem__, default=None)
+        ranking = scores
+        if sentence in cosines:
+            top = max(scores) or 1.0
+            ranking = [(1 - similarity_weight) * x / top + similarity_weight * c for x, c in zip(scores, cosines[sentence])]
+        best = max(range(len(scores)), key=ranking.__getitem__, default=None)
         if best is None or scores[best] < min_score:
             out.append(sentence)
             continue

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
@@ -92,6 +93,21 @@ class ChunkIndex:
             [(self._by_id[cid], 1.0 - float(dist)) for cid, dist in zip(ids, distances) if cid in self._by_id]
             for ids, distances in zip(got["ids"], got["distances"])
         ]
+
+    def similarities(self, texts: list[str], chunk_ids: list[str]) -> list[list[float]]:
+        """Cosine similarity of each text (embedded as a query) to each stored chunk: how an
+        answer sentence, in either language, matches the passages it may cite."""
+        if not texts or not chunk_ids:
+            return [[0.0] * len(chunk_ids) for _ in texts]
+        stored = self.collection.get(ids=chunk_ids, include=["embeddings"])
+        by_id = dict(zip(stored["ids"], stored["embeddings"]))
+        width = len(next(iter(by_id.values()))) if by_id else 1
+        # a chunk gone from the store (a re-ingest in between) matches nothing
+        passages = np.asarray([by_id[i] if i in by_id else np.zeros(width) for i in chunk_ids], dtype=float)
+        queries = np.asarray(self.embedder.embed_queries(texts), dtype=float)
+        passages /= np.linalg.norm(passages, axis=1, keepdims=True) + 1e-12
+        queries /= np.linalg.norm(queries, axis=1, keepdims=True) + 1e-12
+        return (queries @ passages.T).tolist()
 
 
 class HybridRetriever(BaseRetriever):

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from app.answer import Answerer, Draft
-from app.citations import corroborate_markers, resolve_citations
+from app.citations import attach_markers, corroborate_markers, resolve_citations
 from app.conversation import detect_language, standalone_question
 from app.retrieve import is_overview
 from studyguide.cli import main
@@ -122,6 +122,38 @@ def test_simplified_answer_without_markers_is_cited_through_the_glossary(fast_se
     answer = Answerer(fast_settings, Scripted(), lambda term: 3.0).finish(draft, "它在镜头切换和拥挤场景中会失败。")
     assert [c.section for c in answer.citations] == ["Appendix C Limitations"]
     assert answer.answer == "它在鏡頭切換和擁擠場景中會失敗。 [1]"
+
+
+def test_unmarked_sentence_is_attached_by_meaning_where_terms_barely_differ():
+    """A Chinese sentence shares few words with the English passages (only through the
+    glossary): the embedding similarity picks between passages its terms cannot tell apart."""
+
+    def passage(cid, text, section):
+        return Passage(Chunk(cid, "DINOv2", "paper", text, section, "B", (section,), 0, len(text)), 1.0)
+
+    pretraining = passage("a", "We train at resolution 224 with a batch size of 3072.", "B.1 Unsupervised pre-training")
+    adaptation = passage("b", "We increase the resolution to 518 for a short period at the end of training.", "B.2 High-Resolution adaptation")
+    sentence = "訓練最後會提高解析度。"  # "resolution" and "training" are in both passages
+    idf = lambda term: 3.0  # noqa: E731
+
+    def similarity(sentences):
+        return [[0.31, 0.62] for _ in sentences]
+
+    assert attach_markers(sentence, [pretraining, adaptation], idf, min_score=2.0) == "訓練最後會提高解析度。 [1]"
+    by_meaning = attach_markers(sentence, [pretraining, adaptation], idf, min_score=2.0, similarity=similarity, similarity_weight=0.7)
+    assert by_meaning == "訓練最後會提高解析度。 [2]"
+    # Similarity alone never grounds a sentence that shares no rare term with any passage.
+    assert attach_markers("它很好。", [pretraining, adaptation], idf, min_score=2.0, similarity=similarity, similarity_weight=0.7) == "它很好。"
+
+
+def test_similarities_rank_a_chunk_first_for_its_own_text(fast_assistant):
+    index = fast_assistant.index
+    chunks = [c for c in index.papers if c.source == "SAM 2"][:3]
+    matrix = index.similarities([c.text for c in chunks], [c.chunk_id for c in chunks] + ["gone"])
+    assert len(matrix) == 3 and all(len(row) == 4 for row in matrix)
+    for i, row in enumerate(matrix):
+        assert max(range(3), key=row.__getitem__) == i
+        assert row[3] == 0.0  # a chunk no longer stored matches nothing
 
 
 @pytest.mark.parametrize(
