@@ -152,8 +152,9 @@ class GuideChecker:
         When the LLM's correction carries no valid marker, the papers' own closest sentences
         stand in — not the unmarked text with markers attached as for answers: on the dev
         claims that text was often the guide's wrong claim echoed back ("主要使用了對比學習損失
-        …"), which a citation would have passed off as the paper's word. Asking for the correction through the answer prompt instead ("the guide
-        claims …; what do the papers say?") was tried on the dev claims: no must-mention gain,
+        …"), which a citation would have passed off as the paper's word. Asking for the
+        correction through the answer prompt instead ("the guide claims …; what do the papers
+        say?") was tried on the dev claims: no must-mention gain,
         and once it restated the wrong claim as what the paper says — so it is not used.
         Also tried and dropped: leading the citations with the best passage for the guide's
         question, sentences ranked by the question. Dev claims' must-mention rose (none 0.17 ->
