@@ -96,7 +96,8 @@ class ChunkIndex:
 
     def similarities(self, texts: list[str], chunk_ids: list[str]) -> list[list[float]]:
         """Cosine similarity of each text (embedded as a query) to each stored chunk: how an
-        answer sentence, in either language, matches the passages it may cite."""
+        answer sentence, in either language, matches the passages it may cite. The embedder
+        stores and returns unit vectors, so the dot product is the cosine."""
         if not texts or not chunk_ids:
             return [[0.0] * len(chunk_ids) for _ in texts]
         stored = self.collection.get(ids=chunk_ids, include=["embeddings"])
@@ -105,8 +106,6 @@ class ChunkIndex:
         # a chunk gone from the store (a re-ingest in between) matches nothing
         passages = np.asarray([by_id[i] if i in by_id else np.zeros(width) for i in chunk_ids], dtype=float)
         queries = np.asarray(self.embedder.embed_queries(texts), dtype=float)
-        passages /= np.linalg.norm(passages, axis=1, keepdims=True) + 1e-12
-        queries /= np.linalg.norm(queries, axis=1, keepdims=True) + 1e-12
         return (queries @ passages.T).tolist()
 
 
