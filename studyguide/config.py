@@ -98,9 +98,12 @@ class Settings:
 
     # --- checking the guide
     check_evidence_k: int = 4
-    # Chosen on evals/cases/dev_claims.jsonl (never on the reported gold cases): supported claims
-    # scored 0.81-0.90, unsupported ones 0.47-0.65.
-    support_threshold: float = 0.75
+    # Chosen on evals/cases/dev_claims.jsonl (never on the reported gold cases). At first
+    # supported claims scored 0.81-0.90, unsupported ones 0.47-0.65 (0.75); on the 31 dev claims,
+    # once a model's own name stopped counting as missing from its paper, 0.70 kept every
+    # contradicted claim unsupported and found 7 of 11 supported ones (0.75: 5; 0.65: 8 but a
+    # contradicted one passed).
+    support_threshold: float = 0.70
     support_threshold_no_llm: float = 0.45  # dense similarity x term coverage, without an LLM
     contradiction_min_coverage: float = 0.5  # share of the claim's terms found in the evidence
 

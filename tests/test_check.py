@@ -86,3 +86,32 @@ def test_cli_check_json_and_report(fast_settings, fast_index, monkeypatch, capsy
     assert out.read_text(encoding="utf-8").startswith("<!doctype html>")
     assert main(["check", "--question", "51", "--json"]) == 2
     assert "1 to 50" in capsys.readouterr().err
+
+
+def _paper_passage(source: str, text: str) -> "Passage":
+    from studyguide.types import Chunk, Passage
+
+    return Passage(Chunk(f"{source}-1", source, "paper", text, "4 Model", "4", ("4 Model",), 0, len(text)), 1.0)
+
+
+def test_a_models_own_name_is_not_missing_from_its_papers_passages():
+    from app.check import missing_specific_terms
+
+    sam2 = _paper_passage("SAM 2", "Our model propagates the prompt to all frames with a streaming memory.")
+    # "SAM2" (the guide's spelling) names the paper the passage is from; "FPN" is nowhere
+    assert missing_specific_terms("SAM2 uses an FPN to fuse features.", [sam2]) == ["FPN"]
+    # a SAM passage does not stand in for SAM 2, nor the other way round
+    sam = _paper_passage("SAM", "The image encoder runs once per image.")
+    assert missing_specific_terms("SAM2 propagates prompts.", [sam]) == ["SAM2"]
+    assert missing_specific_terms("SAM propagates prompts.", [sam2]) == ["SAM"]
+
+
+def test_claims_of_what_a_model_can_do_are_told_from_claims_of_what_it_is():
+    from app.check import states_a_possibility
+
+    assert states_a_possibility("DINOv2可以通過使用特徵金字塔網絡（FPN）來提取不同層次的特徵")
+    assert states_a_possibility("SAM2能夠利用自然語言描述來輔助分割")
+    assert states_a_possibility("", "DINOv2 can be combined with a text encoder.")
+    assert not states_a_possibility("DINOv2在預訓練中使用了大量人工標註的類別標籤")
+    assert not states_a_possibility("SAM2只能處理單張圖像，無法處理視頻。", "SAM 2 can only process single images.")
+    assert not states_a_possibility("SAM 2 can't process video and cannot track objects.")
