@@ -4,8 +4,9 @@ The decision (see ../shared/models.md for what was measured): a three-way prompt
 LLM is unreliable, so support is a binary probe whose P("Yes") is read from the logits — "is
 the claim fully supported by this passage?" — over the best few passages, plus a key-term
 check: a claim whose specific terms (model names, modules, datasets) appear in no retrieved
-passage is not supported, however fluent. An unsupported claim is `contradicted` when the
-evidence covers its terms (the papers discuss it and say otherwise), else `not_in_papers`.
+passage is not supported, however fluent. An unsupported claim of what a model can do is
+`not_in_papers`; any other is `contradicted` when the evidence covers its terms (the papers
+discuss it and say otherwise), else `not_in_papers`.
 Without an LLM (`--generator none`) similarity and term coverage stand in for the probe,
 which is weaker and said so in the README.
 """

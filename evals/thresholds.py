@@ -1,7 +1,8 @@
 """Quality gates: `guard` is the level the code has reached (a regression guard, raised as it
 improves); `target` is the issue's goal, printed beside it.
 
-Measured 2026-12-01 on an idle 2-core machine (see the README's eval table), embedder in bf16.
+Measured 2026-12-01 on an idle 2-core machine, embedder in bf16; the embedded errata guards on
+2026-12-02 in float32 after the guide-check change (see their comment and the README).
 `none` guards sit one case under the measured figures: no sampling, but a fresh HNSW index
 can order near-ties differently. `embedded` guards sit two cases under: llama.cpp's float
 sums may differ on another CPU, and a small model's choice of passage flips on near-ties.
@@ -18,6 +19,10 @@ ANSWERS = {
 ERRATA = {
     "none": {"accuracy": (0.5, 0.80), "macro_f1": (0.45, 0.7), "wrong_claim_recall": (0.73, 0.90),
              "must_mention": (0.03, 0.80), "hit@5": (0.46, 0.85), "citation_validity": (1.0, 1.0)},
-    "embedded": {"accuracy": (0.43, 0.80), "macro_f1": (0.45, 0.7), "wrong_claim_recall": (0.89, 0.90),
-                 "must_mention": (0.05, 0.80), "hit@5": (0.56, 0.85), "citation_validity": (1.0, 1.0)},
+    # 2026-12-02 (float32 embedder, AVX2-only CPU): accuracy 0.600, macro-F1 0.567, wrong-claim
+    # recall 0.947, evidence hit@5 0.567 (0.633 in bf16 before: the evidence is searched with a
+    # generated translation, and the two precisions order near-ties differently), so hit@5's
+    # guard sits a case under that, and accuracy's three under until a bf16 run confirms it.
+    "embedded": {"accuracy": (0.5, 0.80), "macro_f1": (0.5, 0.7), "wrong_claim_recall": (0.89, 0.90),
+                 "must_mention": (0.05, 0.80), "hit@5": (0.53, 0.85), "citation_validity": (1.0, 1.0)},
 }
