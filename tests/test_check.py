@@ -104,6 +104,8 @@ def test_a_models_own_name_is_not_missing_from_its_papers_passages():
     sam = _paper_passage("SAM", "The image encoder runs once per image.")
     assert missing_specific_terms("SAM2 propagates prompts.", [sam]) == ["SAM2"]
     assert missing_specific_terms("SAM propagates prompts.", [sam2]) == ["SAM"]
+    # only the name: the paper's artefacts must still be mentioned
+    assert missing_specific_terms("SAM2 is trained on SA-V.", [sam2]) == ["SA-V"]
 
 
 def test_claims_of_what_a_model_can_do_are_told_from_claims_of_what_it_is():
