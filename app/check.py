@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from app import prompts
 from app.answer import extractive_answer
-from app.citations import make_citation, resolve_citations
+from app.citations import backed_sentences, make_citation, resolve_citations
 from app.claims import split_claims
 from app.conversation import detect_language
 from app.generators import Generator, NoGenerator, to_traditional
@@ -36,13 +36,15 @@ from studyguide.config import Settings
 from studyguide.errors import UserError
 from studyguide.types import Citation, Claim, ClaimVerdict, GuideAnswer, Passage, QuestionCheck, Verdict
 
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 # Every setting a verdict depends on (which passages are retrieved, how they are judged): the
 # cache key is built from these, so a changed one never serves a verdict made under another.
 VERDICT_SETTINGS = ("embedder", "dense_k", "lexical_k", "rrf_k", "max_per_section", "overview_weight",
                     "abstain_min_similarity", "check_evidence_k", "support_threshold",
                     "support_threshold_no_llm", "contradiction_min_coverage")
-EVIDENCE_CITED = 3  # passages a verdict cites: what it rests on, for the student to check
+# A correction is written from the best few passages (a lean prompt); an unsupported verdict
+# then cites every passage it was judged on, for the student to check what was looked at.
+CORRECTION_PASSAGES = 3
 _BOLD = re.compile(r"\*\*")
 
 
@@ -81,6 +83,19 @@ def missing_specific_terms(claim: str, passages: list[Passage]) -> list[str]:
         term for term in specific_terms(claim)
         if term.lower() not in evidence_text and _bare_name(term) not in sources
     ]
+
+
+def _bigrams(text: str) -> set[str]:
+    letters = re.sub(r"[^0-9a-z\u4e00-\u9fff]", "", text.lower())
+    return {letters[i : i + 2] for i in range(len(letters) - 1)}
+
+
+def echoes_claim(sentence: str, *claim_texts: str, ratio: float = 0.85) -> bool:
+    """Whether a correction's sentence is the guide's claim written back (in either wording),
+    which a citation would pass off as the paper's word. Near-verbatim only: a correction that
+    negates the claim ("… can handle both images and videos") shares most of its words too."""
+    own = _bigrams(sentence)
+    return bool(own) and any(len(own & _bigrams(c)) / len(own) >= ratio for c in claim_texts if c)
 
 
 def _bare_name(name: str) -> str:
@@ -185,10 +200,11 @@ class GuideChecker:
         """What the paper says instead, in the guide's language; quotes are picked by the
         (English) judged text, which shares the papers' words.
 
-        When the LLM's correction carries no valid marker, the papers' own closest sentences
-        stand in — not the unmarked text with markers attached as for answers: on the dev
-        claims that text was often the guide's wrong claim echoed back ("主要使用了對比學習損失
-        …"), which a citation would have passed off as the paper's word. Asking for the
+        The LLM's correction keeps only its sentences that a passage backs (its own markers, or
+        ones attached as for answers) and drops any that write the guide's claim back: on the
+        dev claims the model often did ("主要使用了對比學習損失 …", with or without a marker),
+        which a citation would have passed off as the paper's word. With nothing left, the
+        papers' own closest sentences stand in. Asking for the
         correction through the answer prompt instead ("the guide claims …; what do the papers
         say?") was tried on the dev claims: no must-mention gain,
         and once it restated the wrong claim as what the paper says — so it is not used.
@@ -197,9 +213,9 @@ class GuideChecker:
         0.25, embedded 0.28 -> 0.36) but the public errata's fell (0.04 -> 0.00, 0.11 -> 0.08,
         evidence hit@5 0.60 -> 0.57): the guide's questions are broad ("briefly describe
         DINOv2's architecture"), and what answers them best is usually the introduction."""
-        cited = judgement.passages[:EVIDENCE_CITED]
+        cited = judgement.passages[:CORRECTION_PASSAGES]
         if judgement.verdict == "supported":
-            backing = cited[: max(1, judgement.supporting)]
+            backing = judgement.passages[: max(1, judgement.supporting)]
             return "", [make_citation(n, p, judged_text) for n, p in enumerate(backing, start=1)]
         if not cited:
             lead = "論文中找不到相關內容。" if language == "zh-Hant" else "The papers have nothing on this."
@@ -212,8 +228,11 @@ class GuideChecker:
                 ),
                 max_tokens=200,
             )
-            text, citations = resolve_citations(raw, cited) if "[" in raw else ("", [])
-            text = to_traditional(text) if language == "zh-Hant" else text
+            raw = to_traditional(raw) if language == "zh-Hant" else raw
+            # Only what a passage backs, and none of the claim written back as the paper's word.
+            raw = backed_sentences(raw, cited, self.retriever.index.lexical.idf,
+                                   drop=lambda s: echoes_claim(s, claim_for_judge(claim_text), judged_text))
+            text, citations = resolve_citations(raw, cited)
         if not citations:  # no LLM, or it cited nothing: the papers' own closest sentences
             raw = extractive_answer(judged_text, cited, language, self.retriever.index.lexical.idf, max_sentences=2)
             text, citations = resolve_citations(raw, cited)
@@ -222,7 +241,7 @@ class GuideChecker:
             text = f"{'論文原文：' if language == 'zh-Hant' else 'The paper says:'} {citations[0].quote} [1]"
         # The rest of the evidence the verdict rests on, so a student can check it too.
         shown = {c.chunk_id for c in citations}
-        for passage in cited:
+        for passage in judgement.passages:
             if passage.chunk.chunk_id not in shown:
                 citations.append(make_citation(len(citations) + 1, passage, judged_text))
         return text, citations

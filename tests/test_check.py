@@ -117,3 +117,24 @@ def test_claims_of_what_a_model_can_do_are_told_from_claims_of_what_it_is():
     assert not states_a_possibility("DINOv2在預訓練中使用了大量人工標註的類別標籤")
     assert not states_a_possibility("SAM2只能處理單張圖像，無法處理視頻。", "SAM 2 can only process single images.")
     assert not states_a_possibility("SAM 2 can't process video and cannot track objects.")
+
+
+def test_a_correction_keeps_only_backed_sentences_and_never_the_claim_written_back():
+    from app.check import echoes_claim
+    from app.citations import backed_sentences
+
+    dino = _paper_passage("DINOv2", "We use a cross-entropy loss between the student and the teacher prototype scores.")
+    claim = "DINOv2 is trained with a contrastive loss."
+    idf = lambda term: 3.0  # noqa: E731 - every shared term counts the same here
+    written = (
+        "DINOv2 is trained with a contrastive loss. "  # the claim back: dropped, marker or not
+        "The paper uses a cross-entropy loss between student and teacher prototype scores. [1] "  # marker after the stop
+        "Results are good."  # backed by nothing: dropped
+    )
+    kept = backed_sentences(written, [dino], idf, drop=lambda s: echoes_claim(s, claim))
+    assert kept == "The paper uses a cross-entropy loss between student and teacher prototype scores [1]."
+    # a correction that negates the claim shares its words and still is no echo
+    assert not echoes_claim("SAM 2 handles both single images and videos.", "SAM 2 can only handle single images.")
+    assert echoes_claim("SA-1B 的 mask 大部分是由人工逐一標註的。", "SA-1B的mask大部分是由人工逐一標註的")
+    # an unmarked sentence the passage backs gets its marker
+    assert backed_sentences("It uses a cross-entropy loss between student and teacher.", [dino], idf).endswith("[1].")
