@@ -18,11 +18,10 @@ ANSWERS = {
 
 ERRATA = {
     "none": {"accuracy": (0.5, 0.80), "macro_f1": (0.45, 0.7), "wrong_claim_recall": (0.73, 0.90),
-             "must_mention": (0.03, 0.80), "hit@5": (0.46, 0.85), "citation_validity": (1.0, 1.0)},
-    # 2026-12-02 (float32 embedder, AVX2-only CPU): accuracy 0.600, macro-F1 0.567, wrong-claim
-    # recall 0.947, evidence hit@5 0.567 (0.633 in bf16 before: the evidence is searched with a
-    # generated translation, and the two precisions order near-ties differently), so hit@5's
-    # guard sits a case under that, and accuracy's three under until a bf16 run confirms it.
-    "embedded": {"accuracy": (0.5, 0.80), "macro_f1": (0.5, 0.7), "wrong_claim_recall": (0.89, 0.90),
-                 "must_mention": (0.05, 0.80), "hit@5": (0.53, 0.85), "citation_validity": (1.0, 1.0)},
-}
+             "must_mention": (0.03, 0.80), "hit@5": (0.63, 0.85), "citation_validity": (1.0, 1.0)},
+    # 2026-12-02 (float32 embedder, AVX2-only CPU), bd0aa12 (five passages judged and cited,
+    # backed-only corrections): accuracy 0.633, macro-F1 0.619, wrong-claim recall 1.000,
+    # must-mention 0.053 (0.114 on the code before: generated text, a case either way), evidence
+    # hit@5 0.767 (0.567 before). Guards two cases under.
+    "embedded": {"accuracy": (0.56, 0.80), "macro_f1": (0.55, 0.7), "wrong_claim_recall": (0.89, 0.90),
+                 "must_mention": (0.03, 0.80), "hit@5": (0.7, 0.85), "citation_validity": (1.0, 1.0)},
