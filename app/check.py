@@ -19,14 +19,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from app import prompts
-from app.answer import extractive_answer
-from app.citations import backed_sentences, make_citation, resolve_citations
+from app.citations import best_quote, make_citation, resolve_citations, sentence_spans
 from app.claims import split_claims
 from app.conversation import detect_language
-from app.generators import Generator, NoGenerator, to_traditional
+from app.generators import Generator, NoGenerator
 from app.glossary import expand_chinese_terms
 from app.lexical import specific_terms, tokenize
 from app.retrieve import HybridRetriever, mentioned_sources
@@ -36,15 +36,24 @@ from studyguide.config import Settings
 from studyguide.errors import UserError
 from studyguide.types import Citation, Claim, ClaimVerdict, GuideAnswer, Passage, QuestionCheck, Verdict
 
-CACHE_VERSION = 5
+CACHE_VERSION = 6
 # Every setting a verdict depends on (which passages are retrieved, how they are judged): the
 # cache key is built from these, so a changed one never serves a verdict made under another.
 VERDICT_SETTINGS = ("embedder", "dense_k", "lexical_k", "rrf_k", "max_per_section", "overview_weight",
                     "abstain_min_similarity", "check_evidence_k", "support_threshold",
                     "support_threshold_no_llm", "contradiction_min_coverage")
-# A correction is written from the best few passages (a lean prompt); an unsupported verdict
-# then cites every passage it was judged on, for the student to check what was looked at.
-CORRECTION_PASSAGES = 3
+# A correction quotes this many of the judged passages' sentences; an unsupported verdict then
+# cites every passage it was judged on, for the student to check what was looked at.
+CORRECTION_SENTENCES = 3
+# How a correction opens, by verdict and the guide's language; the paper's sentences follow.
+CORRECTION_LEADS = {
+    ("contradicted", "zh-Hant"): "論文的說法不同：",
+    ("not_in_papers", "zh-Hant"): "論文沒有這樣說；最接近的段落寫的是：",
+    ("contradicted", "en"): "The paper says otherwise:",
+    ("not_in_papers", "en"): "The papers do not say this; the closest passages say:",
+}
+# Table rows, formulas and captions read as noise when quoted as "what the paper says".
+_NOT_PROSE = re.compile(r"\$\$|\||^\s*(Table|Figure|Fig\.)\s*\d", re.IGNORECASE)
 _BOLD = re.compile(r"\*\*")
 
 
@@ -85,19 +94,6 @@ def missing_specific_terms(claim: str, passages: list[Passage]) -> list[str]:
     ]
 
 
-def _bigrams(text: str) -> set[str]:
-    letters = re.sub(r"[^0-9a-z\u4e00-\u9fff]", "", text.lower())
-    return {letters[i : i + 2] for i in range(len(letters) - 1)}
-
-
-def echoes_claim(sentence: str, *claim_texts: str, ratio: float = 0.85) -> bool:
-    """Whether a correction's sentence is the guide's claim written back (in either wording),
-    which a citation would pass off as the paper's word. Near-verbatim only: a correction that
-    negates the claim ("… can handle both images and videos") shares most of its words too."""
-    own = _bigrams(sentence)
-    return bool(own) and any(len(own & _bigrams(c)) / len(own) >= ratio for c in claim_texts if c)
-
-
 def _bare_name(name: str) -> str:
     """"SAM 2", "SAM2", "sam-2" -> "sam2": one spelling of a model's name. Only the name: a
     paper's artefacts (iBOT, SA-1B, Hiera) are still terms its passages must mention."""
@@ -113,6 +109,25 @@ def term_coverage(claim: str, passages: list[Passage]) -> float:
     for passage in passages:
         seen |= set(tokenize(passage.chunk.text + " " + " ".join(passage.chunk.section_path)))
     return len(wanted & seen) / len(wanted)
+
+
+def closest_sentences(query: str, passages: list[Passage], embedder, k: int) -> list[tuple[int, str]]:
+    """The k prose sentences of the passages closest in meaning to `query`, best first, as
+    (passage index, verbatim sentence); a sentence repeated by overlapping chunks counts once."""
+    candidates: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for n, passage in enumerate(passages):
+        text = passage.chunk.text
+        for start, end in sentence_spans(text):
+            sentence = text[start:end]
+            if len(sentence) >= 40 and sentence not in seen and not _NOT_PROSE.search(sentence):
+                seen.add(sentence)
+                candidates.append((n, sentence))
+    if not candidates:
+        return []
+    wanted = np.asarray(embedder.embed_query(query))
+    similarity = np.asarray(embedder.embed_documents([s for _, s in candidates])) @ wanted
+    return [candidates[i] for i in np.argsort(-similarity, kind="stable")[:k]]
 
 
 class GuideChecker:
@@ -196,49 +211,31 @@ class GuideChecker:
         verdict: Verdict = "contradicted" if coverage >= self.settings.contradiction_min_coverage else "not_in_papers"
         return Judgement(verdict, support, ranked)
 
-    def correction(self, claim_text: str, judged_text: str, judgement: Judgement, language: str) -> tuple[str, list]:
-        """What the paper says instead, in the guide's language; quotes are picked by the
-        (English) judged text, which shares the papers' words.
+    def correction(self, judged_text: str, judgement: Judgement, language: str) -> tuple[str, list]:
+        """What the paper says instead, in the paper's own words: the judged passages' sentences
+        closest in meaning to the (English) judged claim, quoted verbatim with their markers,
+        behind a one-line lead in the guide's language (see `closest_sentences`).
 
-        The LLM's correction keeps only its sentences that a passage backs (its own markers, or
-        ones attached as for answers) and drops any that write the guide's claim back: on the
-        dev claims the model often did ("主要使用了對比學習損失 …", with or without a marker),
-        which a citation would have passed off as the paper's word. With nothing left, the
-        papers' own closest sentences stand in. Asking for the
-        correction through the answer prompt instead ("the guide claims …; what do the papers
-        say?") was tried on the dev claims: no must-mention gain,
-        and once it restated the wrong claim as what the paper says — so it is not used.
-        Also tried and dropped: leading the citations with the best passage for the guide's
-        question, sentences ranked by the question. Dev claims' must-mention rose (none 0.17 ->
-        0.25, embedded 0.28 -> 0.36) but the public errata's fell (0.04 -> 0.00, 0.11 -> 0.08,
-        evidence hit@5 0.60 -> 0.57): the guide's questions are broad ("briefly describe
-        DINOv2's architecture"), and what answers them best is usually the introduction."""
-        cited = judgement.passages[:CORRECTION_PASSAGES]
+        Not written by the LLM: on the 31 dev claims the 1.5B model's corrections were in English
+        whatever the prompt asked, 12 of 21 said only "The paper(s) do not state / contradict
+        this claim." and 3 wrote the guide's wrong claim back as the paper's word ("… the main use
+        of contrastive learning loss"). The quoted sentences cover more of what a correction
+        must mention (dev, unsupported claims: 0.33 for the LLM's backed sentences with the
+        extractive fallback, 0.55 for three closest sentences of the five judged passages; two
+        sentences 0.48, the top three passages 0.45), cost an embedding instead of a generation,
+        and are the same with or without an LLM."""
         if judgement.verdict == "supported":
             backing = judgement.passages[: max(1, judgement.supporting)]
             return "", [make_citation(n, p, judged_text) for n, p in enumerate(backing, start=1)]
-        if not cited:
+        if not judgement.passages:
             lead = "論文中找不到相關內容。" if language == "zh-Hant" else "The papers have nothing on this."
             return lead, []
-        text, citations = "", []
-        if not isinstance(self.generator, NoGenerator):
-            raw = self.generator.complete(
-                prompts.correction_messages(
-                    claim_for_judge(claim_text), judgement.verdict, cited, language, self.settings.context_char_budget
-                ),
-                max_tokens=200,
-            )
-            raw = to_traditional(raw) if language == "zh-Hant" else raw
-            # Only what a passage backs, and none of the claim written back as the paper's word.
-            raw = backed_sentences(raw, cited, self.retriever.index.lexical.idf,
-                                   drop=lambda s: echoes_claim(s, claim_for_judge(claim_text), judged_text))
-            text, citations = resolve_citations(raw, cited)
-        if not citations:  # no LLM, or it cited nothing: the papers' own closest sentences
-            raw = extractive_answer(judged_text, cited, language, self.retriever.index.lexical.idf, max_sentences=2)
-            text, citations = resolve_citations(raw, cited)
-        if not citations:  # no sentence shares a term with the claim: quote the best passage
-            citations = [make_citation(1, cited[0], judged_text)]
-            text = f"{'論文原文：' if language == 'zh-Hant' else 'The paper says:'} {citations[0].quote} [1]"
+        picked = closest_sentences(judged_text, judgement.passages, self.retriever.index.embedder, CORRECTION_SENTENCES)
+        if not picked:  # no prose sentence at all (a table, a formula): quote the best passage
+            picked = [(0, best_quote(judgement.passages[0].chunk.text, judged_text))]
+        opening, closing = ("「", "」") if language == "zh-Hant" else ("\u201c", "\u201d")
+        quoted = " ".join(f"{opening}{sentence}{closing} [{n + 1}]" for n, sentence in picked)
+        text, citations = resolve_citations(f"{CORRECTION_LEADS[judgement.verdict, language]} {quoted}", judgement.passages)
         # The rest of the evidence the verdict rests on, so a student can check it too.
         shown = {c.chunk_id for c in citations}
         for passage in judgement.passages:
@@ -255,7 +252,7 @@ class GuideChecker:
         judged_text = self.in_english(claim_for_judge(claim.text))
         passages = self.evidence(judged_text, topic)
         judgement = self.judge(judged_text, passages, original=claim_for_judge(claim.text))
-        correction, citations = self.correction(claim.text, judged_text, judgement, detect_language(claim.text))
+        correction, citations = self.correction(judged_text, judgement, detect_language(claim.text))
         result = ClaimVerdict(claim, judgement.verdict, correction, citations, judgement.support)
         self._cache_put(claim.text, result)
         return result

@@ -108,7 +108,6 @@ def resolve_citations(text: str, passages: list[Passage]) -> tuple[str, list[Cit
     return clean, citations
 
 
-_MARKER_AFTER_STOP = re.compile(r"([.。！？!?])((?:\s*\[\d{1,2}(?:\s*[,，、]\s*\d{1,2})*\])+)")
 _ANSWER_SENTENCE = re.compile(r".+?(?:[。！？!?]|\.(?=\s|$)|$)", re.DOTALL)
 
 
@@ -183,23 +182,6 @@ def corroborate_markers(text: str, passages: list[Passage], idf, ratio: float = 
         added = "".join(f"[{i + 1}]" for i in extra)
         out.append(sentence[: last.end()] + added + sentence[last.end():])
     return "".join(out)
-
-
-def _markers_before_stops(text: str) -> str:
-    """"… claim. [1] Instead, …" -> "… claim [1]. Instead, …": a marker after a full stop
-    belongs to the sentence before it."""
-    return _MARKER_AFTER_STOP.sub(lambda m: m.group(2) + m.group(1), text)
-
-
-def backed_sentences(text: str, passages: list[Passage], idf, drop: Callable[[str], bool] = lambda s: False) -> str:
-    """Only the sentences of `text` that a passage backs: those with a valid marker, or given one
-    by `attach_markers`; a sentence `drop` rejects goes too (see `check.echoes_claim`)."""
-    kept = []
-    for sentence in _ANSWER_SENTENCE.findall(_markers_before_stops(attach_markers(_markers_before_stops(text), passages, idf))):
-        numbers = [n for m in _MARKER.finditer(sentence) for n in _numbers(m.group(1)) if 1 <= n <= len(passages)]
-        if sentence.strip() and numbers and not drop(_MARKER.sub("", sentence)):
-            kept.append(sentence.strip())
-    return " ".join(kept)
 
 
 def quote_is_verbatim(citation: Citation, chunk_text: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -119,22 +120,49 @@ def test_claims_of_what_a_model_can_do_are_told_from_claims_of_what_it_is():
     assert not states_a_possibility("SAM 2 can't process video and cannot track objects.")
 
 
-def test_a_correction_keeps_only_backed_sentences_and_never_the_claim_written_back():
-    from app.check import echoes_claim
-    from app.citations import backed_sentences
+class _WordEmbedder:
+    """Bag-of-words unit vectors over a fixed vocabulary: similarity is shared words."""
 
-    dino = _paper_passage("DINOv2", "We use a cross-entropy loss between the student and the teacher prototype scores.")
-    claim = "DINOv2 is trained with a contrastive loss."
-    idf = lambda term: 3.0  # noqa: E731 - every shared term counts the same here
-    written = (
-        "DINOv2 is trained with a contrastive loss. "  # the claim back: dropped, marker or not
-        "The paper uses a cross-entropy loss between student and teacher prototype scores. [1] "  # marker after the stop
-        "Results are good."  # backed by nothing: dropped
-    )
-    kept = backed_sentences(written, [dino], idf, drop=lambda s: echoes_claim(s, claim))
-    assert kept == "The paper uses a cross-entropy loss between student and teacher prototype scores [1]."
-    # a correction that negates the claim shares its words and still is no echo
-    assert not echoes_claim("SAM 2 handles both single images and videos.", "SAM 2 can only handle single images.")
-    assert echoes_claim("SA-1B 的 mask 大部分是由人工逐一標註的。", "SA-1B的mask大部分是由人工逐一標註的")
-    # an unmarked sentence the passage backs gets its marker
-    assert backed_sentences("It uses a cross-entropy loss between student and teacher.", [dino], idf).endswith("[1].")
+    vocabulary = ("cross-entropy", "student", "teacher", "loss", "contrastive", "images", "masks")
+
+    def _vector(self, text: str) -> list[float]:
+        words = text.lower().replace(".", " ").split()
+        v = [float(words.count(w)) for w in self.vocabulary]
+        norm = sum(x * x for x in v) ** 0.5 or 1.0
+        return [x / norm for x in v]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._vector(t) for t in texts]
+
+
+def test_a_correction_quotes_the_closest_prose_sentences_once_and_verbatim():
+    from app.check import closest_sentences
+
+    dino = _paper_passage("DINOv2", (
+        "We train on 142 million curated images without any labels at all. "
+        "We use a cross-entropy loss between the student and the teacher prototype scores. "
+        "Table 3 | cross-entropy loss | student | teacher | 81.1 | 82.3 |\n"
+        "$$ L = - sum p_t log p_s (cross-entropy loss, student, teacher) $$"
+    ))
+    overlap = _paper_passage("DINOv2", "We use a cross-entropy loss between the student and the teacher prototype scores.")
+    picked = closest_sentences("DINOv2 uses a contrastive loss between student and teacher.", [dino, overlap], _WordEmbedder(), 3)
+    # the loss sentence first, said once though both chunks hold it; no table row, no formula
+    assert [s for _, s in picked] == [
+        "We use a cross-entropy loss between the student and the teacher prototype scores.",
+        "We train on 142 million curated images without any labels at all.",
+    ]
+    assert picked[0][0] == 0 and all(s in dino.chunk.text for _, s in picked)
+
+
+def test_an_unsupported_claims_correction_is_the_papers_words_behind_a_lead_in_its_language(fast_assistant):
+    result = fast_assistant.checker.check_claim("SAM 2 只能處理單張圖像，無法處理影片。", "SAM 2")
+    assert result.verdict != "supported"
+    assert result.correction.startswith(("論文的說法不同：", "論文沒有這樣說"))
+    quoted = re.findall(r"「(.+?)」", result.correction)
+    assert 1 <= len(quoted) <= 3
+    cited_text = " ".join(fast_assistant.index.chunk(c.chunk_id).text for c in result.citations)
+    assert all(q in cited_text for q in quoted)  # the paper's words, verbatim
+    assert re.findall(r"\[(\d+)\]", result.correction)[0] == "1"
