@@ -6,8 +6,8 @@ the claim fully supported by this passage?" — over the best few passages, plus
 check: a claim whose specific terms (model names, modules, datasets) appear in no retrieved
 passage is not supported, however fluent. An unsupported claim of what a model can do is
 `not_in_papers`; any other is `contradicted` when the evidence covers its terms (the papers
-discuss it and say otherwise), else `not_in_papers`.
-Without an LLM (`--generator none`) similarity and term coverage stand in for the probe,
+discuss it and say otherwise), else `not_in_papers`. A correction quotes the judged passages'
+sentences closest to the claim (`GuideChecker.correction`). Without an LLM (`--generator none`) similarity and term coverage stand in for the probe,
 which is weaker and said so in the README.
 """
 

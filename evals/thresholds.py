@@ -17,12 +17,16 @@ ANSWERS = {
 }
 
 ERRATA = {
-    "none": {"accuracy": (0.5, 0.80), "macro_f1": (0.45, 0.7), "wrong_claim_recall": (0.73, 0.90),
-             "must_mention": (0.03, 0.80), "hit@5": (0.63, 0.85), "citation_validity": (1.0, 1.0)},
+    # wrong-claim recall: 0.789 with the float32 embedder, 0.737 with bf16 (one claim), so one
+    # case under the lower; must-mention 0.096 (2026-12-03, bf16, corrections quoting the papers).
+    "none": {"accuracy": (0.5, 0.80), "macro_f1": (0.45, 0.7), "wrong_claim_recall": (0.68, 0.90),
+             "must_mention": (0.04, 0.80), "hit@5": (0.63, 0.85), "citation_validity": (1.0, 1.0)},
     # 2026-12-02 (float32 embedder, AVX2-only CPU), bd0aa12 (five passages judged and cited,
     # backed-only corrections): accuracy 0.633, macro-F1 0.619, wrong-claim recall 1.000,
     # must-mention 0.053 (0.114 on the code before: generated text, a case either way), evidence
-    # hit@5 0.767 (0.567 before). Guards two cases under.
+    # hit@5 0.767 (0.567 before). Guards two cases under. 2026-12-03 (bf16 embedder), 4c2d128
+    # (corrections quote the papers' closest sentences): accuracy 0.633, macro-F1 0.613,
+    # wrong-claim recall 0.947, must-mention 0.158, hit@5 0.767.
     "embedded": {"accuracy": (0.56, 0.80), "macro_f1": (0.55, 0.7), "wrong_claim_recall": (0.89, 0.90),
-                 "must_mention": (0.03, 0.80), "hit@5": (0.7, 0.85), "citation_validity": (1.0, 1.0)},
+                 "must_mention": (0.05, 0.80), "hit@5": (0.7, 0.85), "citation_validity": (1.0, 1.0)},
 }
