@@ -7,8 +7,8 @@ check: a claim whose specific terms (model names, modules, datasets) appear in n
 passage is not supported, however fluent. An unsupported claim of what a model can do is
 `not_in_papers`; any other is `contradicted` when the evidence covers its terms (the papers
 discuss it and say otherwise), else `not_in_papers`. A correction quotes the judged passages'
-sentences closest to the claim (`GuideChecker.correction`). Without an LLM (`--generator none`) similarity and term coverage stand in for the probe,
-which is weaker and said so in the README.
+sentences closest to the claim (`GuideChecker.correction`). Without an LLM (`--generator none`)
+similarity and term coverage stand in for the probe, which is weaker and said so in the README.
 """
 
 from __future__ import annotations
