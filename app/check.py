@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from langchain_core.embeddings import Embeddings
 from tqdm import tqdm
 
 from app import prompts
@@ -111,7 +112,7 @@ def term_coverage(claim: str, passages: list[Passage]) -> float:
     return len(wanted & seen) / len(wanted)
 
 
-def closest_sentences(query: str, passages: list[Passage], embedder, k: int) -> list[tuple[int, str]]:
+def closest_sentences(query: str, passages: list[Passage], embedder: Embeddings, k: int) -> list[tuple[int, str]]:
     """The k prose sentences of the passages closest in meaning to `query`, best first, as
     (passage index, verbatim sentence); a sentence repeated by overlapping chunks counts once."""
     candidates: list[tuple[int, str]] = []
