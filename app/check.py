@@ -244,15 +244,20 @@ class GuideChecker:
                 citations.append(make_citation(len(citations) + 1, passage, judged_text))
         return text, citations
 
+    def assess(self, claim_text: str, topic: str | None = None) -> tuple[str, Judgement]:
+        """The claim as judged (English when an LLM translated it) and its verdict, uncached:
+        everything `check_claim` decides before the correction is written."""
+        judged_text = self.in_english(claim_for_judge(claim_text))
+        passages = self.evidence(judged_text, topic)
+        return judged_text, self.judge(judged_text, passages, original=claim_for_judge(claim_text))
+
     def check_claim(self, claim: Claim | str, topic: str | None = None) -> ClaimVerdict:
         if isinstance(claim, str):
             claim = Claim(question=0, text=claim, char_start=-1, char_end=-1)
         cached = self._cache_get(claim.text)
         if cached is not None:
             return _verdict_from_cache(claim, cached)
-        judged_text = self.in_english(claim_for_judge(claim.text))
-        passages = self.evidence(judged_text, topic)
-        judgement = self.judge(judged_text, passages, original=claim_for_judge(claim.text))
+        judged_text, judgement = self.assess(claim.text, topic)
         correction, citations = self.correction(judged_text, judgement, detect_language(claim.text))
         result = ClaimVerdict(claim, judgement.verdict, correction, citations, judgement.support)
         self._cache_put(claim.text, result)
