@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 from app.assistant import Assistant
 from app.check import Judgement
 from app.conversation import detect_language
-from evals.conftest import load_cases, make_eval_settings
+from evals.conftest import load_cases
+from evals.dev_run import dev_assistant
 from evals.metrics import mention_coverage, section_hit
 from ingest.parse_guide import topic_of
-from ingest.pipeline import run_ingest
 from studyguide.types import Passage
 
 
@@ -65,11 +64,7 @@ def main() -> None:
     parser.add_argument("path", type=Path)
     parser.add_argument("--generator", default="none", help="the generator that judges (dump only)")
     args = parser.parse_args()
-    settings = make_eval_settings()
-    run_ingest(settings, progress=False, allow_download=False)
-    generator = args.generator if args.action == "dump" else "none"
-    # a cache of its own: verdicts from another code version must not be replayed as this one's
-    assistant = Assistant(settings.with_overrides(generator=generator, check_cache=settings.check_cache / f"dev-{os.getpid()}"))
+    assistant = dev_assistant(args.generator if args.action == "dump" else "none")
     (dump if args.action == "dump" else replay)(assistant, args.path)
 
 

@@ -20,15 +20,19 @@ from ingest.parse_guide import topic_of
 from ingest.pipeline import run_ingest
 
 
+def dev_assistant(generator: str | None) -> Assistant:
+    settings = make_eval_settings()
+    run_ingest(settings, progress=False, allow_download=False)
+    # a cache of its own: verdicts from another code version must not be shown as this one's
+    return Assistant(settings.with_overrides(generator=generator, check_cache=settings.check_cache / f"dev-{os.getpid()}"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--generator", help="answer with this generator instead of only retrieving")
     parser.add_argument("--claims", action="store_true", help="judge the dev claims instead")
     args = parser.parse_args()
-    settings = make_eval_settings()
-    run_ingest(settings, progress=False, allow_download=False)
-    # a cache of its own: verdicts from another code version must not be shown as this one's
-    assistant = Assistant(settings.with_overrides(generator=args.generator, check_cache=settings.check_cache / f"dev-{os.getpid()}"))
+    assistant = dev_assistant(args.generator)
     if args.claims:
         return judge_claims(assistant)
     hits: dict[str, list[bool]] = {}
