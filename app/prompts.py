@@ -45,6 +45,22 @@ TRANSLATE_USER = """Translate into English, keeping model names and technical te
 
 {text}"""
 
+# A claim turned into the question it answers: a correction quotes what the papers say to the
+# question, not what sounds most like the (wrong) claim. The examples are about no paper here.
+CLAIM_QUESTION_SYSTEM = "You rewrite a statement about a research paper as the question it answers. Output only the question."
+
+CLAIM_QUESTION_USER = """Rewrite the statement as one short question that asks for the fact the statement claims, without giving the answer. Keep model names and technical terms.
+
+Statement: ResNet-50 is trained with a triplet loss on ImageNet.
+Question: What loss is ResNet-50 trained with?
+
+Statement: BERT can process images as well as text.
+Question: What inputs can BERT process?
+
+Statement: {claim}
+Question:"""
+
+
 def format_passages(passages: list[Passage], char_budget: int) -> str:
     """Passages in tags with their ids and addresses, cut to the budget (keeps the prompt lean).
 
@@ -85,4 +101,11 @@ def translate_messages(text: str) -> list[dict]:
     return [
         {"role": "system", "content": TRANSLATE_SYSTEM},
         {"role": "user", "content": TRANSLATE_USER.format(text=text)},
+    ]
+
+
+def claim_question_messages(claim: str) -> list[dict]:
+    return [
+        {"role": "system", "content": CLAIM_QUESTION_SYSTEM},
+        {"role": "user", "content": CLAIM_QUESTION_USER.format(claim=claim)},
     ]

@@ -1,13 +1,14 @@
-"""Replay the guide check's corrections on the dev claims without the LLM.
+"""Replay the guide check's corrections on the dev claims without judging them again.
 
 Judging a dev claim with the embedded model takes ~30 s (translation, five support probes);
 choosing what a correction quotes needs none of that again. `dump` runs `GuideChecker.assess`
 once per dev claim and stores the judged text, verdict and passages; `replay` rebuilds those
-judgements from the index and calls the real `GuideChecker.correction`, so an edit to it is
-measured in about a minute. Dev cases only: never the reported ones.
+judgements from the index and calls the real `GuideChecker.correction` (with `--generator`, the
+LLM writes only the claim's question, ~2 s a claim), so an edit to it is measured in about a
+minute. Dev cases only: never the reported ones.
 
     python -m evals.dev_replay dump artifacts/dev-claims.json --generator embedded
-    python -m evals.dev_replay replay artifacts/dev-claims.json
+    python -m evals.dev_replay replay artifacts/dev-claims.json --generator embedded
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ def replay(assistant: Assistant, path: Path) -> None:
         case = gold[record["id"]]
         passages = [Passage(index.chunk(chunk_id), score, dense) for chunk_id, score, dense in record["passages"]]
         judgement = Judgement(record["verdict"], record["support"], passages, record["supporting"])
-        correction, citations = assistant.checker.correction(record["judged"], judgement, detect_language(record["claim"]))
+        correction, citations = assistant.checker.correction(
+            record["judged"], judgement, detect_language(record["claim"]), topic_of(case["guide_question"])
+        )
         cited = [{"source": c.source, "section": c.section, "section_path": c.section_path} for c in citations[:5]]
         hits.append(section_hit(case["evidence"], cited))
         if case["label"] != "supported":
@@ -62,9 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("action", choices=("dump", "replay"))
     parser.add_argument("path", type=Path)
-    parser.add_argument("--generator", default="none", help="the generator that judges (dump only)")
+    parser.add_argument("--generator", default="none", help="the generator that judges (dump) or asks the claims' questions (replay)")
     args = parser.parse_args()
-    assistant = dev_assistant(args.generator if args.action == "dump" else "none")
+    assistant = dev_assistant(args.generator)
     (dump if args.action == "dump" else replay)(assistant, args.path)
 
 

@@ -34,3 +34,19 @@ def fast_assistant(fast_settings, fast_index):
     from app.assistant import Assistant
 
     return Assistant(fast_settings)
+
+
+@pytest.fixture(scope="session")
+def qwen():
+    """The embedded Qwen2.5-Coder-1.5B generator, loaded once (tests marked `llm` use it)."""
+    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install '.[llm]')")
+    from app.generators import make_generator
+    from ingest.models import resolve_gguf
+    from studyguide.errors import ModelError
+
+    settings = load_settings(preset="fast", env={}, generator="embedded")
+    try:
+        resolve_gguf(settings)
+    except ModelError:
+        pytest.skip("the embedded Qwen2.5-Coder-1.5B GGUF is not fetched (run the model fetch first)")
+    return make_generator(settings)

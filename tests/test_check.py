@@ -166,3 +166,23 @@ def test_an_unsupported_claims_correction_is_the_papers_words_behind_a_lead_in_i
     cited_text = " ".join(fast_assistant.index.chunk(c.chunk_id).text for c in result.citations)
     assert all(q in cited_text for q in quoted)  # the paper's words, verbatim
     assert re.findall(r"\[(\d+)\]", result.correction)[0] == "1"
+
+
+@pytest.mark.llm
+def test_a_correction_answers_the_question_the_claim_answers(fast_assistant, qwen):
+    from app.check import GuideChecker
+
+    checker = GuideChecker(fast_assistant.settings, fast_assistant.retriever, qwen)
+    claim = "The mask decoder of SAM outputs a single mask for each prompt."
+    question = checker.claim_question(claim)
+    assert question and question.endswith("?") and "mask" in question.lower()
+    assert "single" not in question.lower()  # it asks; it does not repeat the claim's answer
+
+    judged, judgement = checker.assess(claim, "SAM")
+    assert judgement.verdict != "supported"
+    correction, citations = checker.correction(judged, judgement, "en", "SAM")
+    quoted = re.findall("\u201c(.+?)\u201d", correction)
+    cited_text = " ".join(fast_assistant.index.chunk(c.chunk_id).text for c in citations)
+    assert quoted and all(q in cited_text for q in quoted)
+    # what the paper says instead: several masks per prompt
+    assert re.search(r"\bthree\b|\bmultiple\b", " ".join(quoted), re.IGNORECASE), quoted

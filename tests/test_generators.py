@@ -484,24 +484,6 @@ def test_to_traditional() -> None:
 # --------------------------------------------------------------------------- the real model
 
 
-def _qwen_path() -> Path | None:
-    from ingest.models import resolve_gguf
-
-    try:
-        return resolve_gguf(settings())
-    except ModelError:
-        return None
-
-
-@pytest.fixture(scope="module")
-def qwen() -> Generator:
-    pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed (pip install '.[llm]')")
-    path = _qwen_path()
-    if path is None:
-        pytest.skip("the embedded Qwen2.5-Coder-1.5B GGUF is not fetched (run the model fetch first)")
-    return make_generator(settings(generator="embedded"))
-
-
 SUPPORT_SYSTEM = (
     "You judge whether a claim is fully supported by a source passage. "
     "Answer with one word: Yes or No."
