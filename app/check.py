@@ -37,7 +37,7 @@ from studyguide.config import Settings
 from studyguide.errors import UserError
 from studyguide.types import Citation, Claim, ClaimVerdict, GuideAnswer, Passage, QuestionCheck, Verdict
 
-CACHE_VERSION = 7
+CACHE_VERSION = 8
 # Every setting a verdict depends on (which passages are retrieved, how they are judged): the
 # cache key is built from these, so a changed one never serves a verdict made under another.
 VERDICT_SETTINGS = ("embedder", "dense_k", "lexical_k", "rrf_k", "max_per_section", "overview_weight",
@@ -112,9 +112,23 @@ def term_coverage(claim: str, passages: list[Passage]) -> float:
     return len(wanted & seen) / len(wanted)
 
 
+# The papers' own model names, as a question or a sentence may spell them.
+_MODEL_NAMES = re.compile(r"\bDINOv2\b|\bSAM\s?-?\s?2\b|\bSAM\b|Segment Anything Model(?:\s?2)?", re.IGNORECASE)
+
+
+def without_model_names(text: str) -> str:
+    """The text with DINOv2 / SAM / SAM 2 taken out, for comparing sentences of one paper: the
+    name tells none of them apart, and a question that names the model would otherwise be closest
+    to the sentences that name it — the paper introducing itself ("In this work, we present
+    DINOv2, …") — rather than to the one that answers it."""
+    return re.sub(r"\s{2,}", " ", _MODEL_NAMES.sub(" ", text)).strip()
+
+
 def closest_sentences(query: str, passages: list[Passage], embedder: Embeddings, k: int) -> list[tuple[int, str]]:
     """The k prose sentences of the passages closest in meaning to `query`, best first, as
-    (passage index, verbatim sentence); a sentence repeated by overlapping chunks counts once."""
+    (passage index, verbatim sentence); a sentence repeated by overlapping chunks counts once.
+    Compared without the model names (see `without_model_names`); the sentences are returned
+    as written."""
     candidates: list[tuple[int, str]] = []
     seen: set[str] = set()
     for n, passage in enumerate(passages):
@@ -126,8 +140,8 @@ def closest_sentences(query: str, passages: list[Passage], embedder: Embeddings,
                 candidates.append((n, sentence))
     if not candidates:
         return []
-    wanted = np.asarray(embedder.embed_query(query))
-    similarity = np.asarray(embedder.embed_documents([s for _, s in candidates])) @ wanted
+    wanted = np.asarray(embedder.embed_query(without_model_names(query)))
+    similarity = np.asarray(embedder.embed_documents([without_model_names(s) for _, s in candidates])) @ wanted
     return [candidates[i] for i in np.argsort(-similarity, kind="stable")[:k]]
 
 
@@ -237,7 +251,10 @@ class GuideChecker:
         claims (judgements replayed, `evals/dev_replay.py`), must-mention 0.55 (claim, judged
         passages) -> 0.63 (question, judged passages) -> 0.77 (question, both sets; six claims
         up, none down); question + claim similarity 0.68, the question's passages alone 0.67
-        and fewer gold sections cited (0.31 vs 0.63). One short generation, ~2 s.
+        and fewer gold sections cited (0.31 vs 0.63). One short generation, ~2 s. Comparing
+        without the model names (`without_model_names`): 0.675 -> 0.702 in a later replay with
+        fresh questions (D06 up, D02 half down); abstract and introduction sentences quoted
+        10 -> 6 of 57 (in 6 -> 4 claims).
 
         Not written by the LLM: on the 31 dev claims the 1.5B model's corrections were in English
         whatever the prompt asked, 12 of 21 said only "The paper(s) do not state / contradict

@@ -157,6 +157,22 @@ def test_a_correction_quotes_the_closest_prose_sentences_once_and_verbatim():
     assert picked[0][0] == 0 and all(s in dino.chunk.text for _, s in picked)
 
 
+def test_the_model_name_does_not_pull_a_correction_to_the_papers_self_introduction():
+    from app.check import closest_sentences, without_model_names
+
+    assert without_model_names("What loss does SAM 2 use, unlike SAM and DINOv2?") == "What loss does use, unlike and ?"
+    intro = _paper_passage("DINOv2", (
+        "In this work we present DINOv2 DINOv2 DINOv2 images. "
+        "We use a cross-entropy loss between the student and the teacher."
+    ))
+    picked = closest_sentences("What loss does DINOv2 use?", [intro], _NameAwareEmbedder(), 1)
+    assert picked == [(0, "We use a cross-entropy loss between the student and the teacher.")]
+
+
+class _NameAwareEmbedder(_WordEmbedder):
+    vocabulary = _WordEmbedder.vocabulary + ("dinov2",)
+
+
 def test_an_unsupported_claims_correction_is_the_papers_words_behind_a_lead_in_its_language(fast_assistant):
     result = fast_assistant.checker.check_claim("SAM 2 只能處理單張圖像，無法處理影片。", "SAM 2")
     assert result.verdict != "supported"
