@@ -37,7 +37,7 @@ from studyguide.config import Settings
 from studyguide.errors import UserError
 from studyguide.types import Citation, Claim, ClaimVerdict, GuideAnswer, Passage, QuestionCheck, Verdict
 
-CACHE_VERSION = 8
+CACHE_VERSION = 10
 # Every setting a verdict depends on (which passages are retrieved, how they are judged): the
 # cache key is built from these, so a changed one never serves a verdict made under another.
 VERDICT_SETTINGS = ("embedder", "dense_k", "lexical_k", "rrf_k", "max_per_section", "overview_weight",
@@ -64,6 +64,7 @@ class Judgement:
     support: float  # best support probability (or its no-LLM stand-in)
     passages: list[Passage]  # the passages the verdict rests on, best first
     supporting: int = 0  # how many of them clear the support threshold (a supported claim cites these)
+    question: str | None = None  # the question the claim answers (asked for an unsupported claim)
 
 
 def claim_for_judge(text: str) -> str:
@@ -112,23 +113,9 @@ def term_coverage(claim: str, passages: list[Passage]) -> float:
     return len(wanted & seen) / len(wanted)
 
 
-# The papers' own model names, as a question or a sentence may spell them.
-_MODEL_NAMES = re.compile(r"\bDINOv2\b|\bSAM\s?-?\s?2\b|\bSAM\b|Segment Anything Model(?:\s?2)?", re.IGNORECASE)
-
-
-def without_model_names(text: str) -> str:
-    """The text with DINOv2 / SAM / SAM 2 taken out, for comparing sentences of one paper: the
-    name tells none of them apart, and a question that names the model would otherwise be closest
-    to the sentences that name it — the paper introducing itself ("In this work, we present
-    DINOv2, …") — rather than to the one that answers it."""
-    return re.sub(r"\s{2,}", " ", _MODEL_NAMES.sub(" ", text)).strip()
-
-
 def closest_sentences(query: str, passages: list[Passage], embedder: Embeddings, k: int) -> list[tuple[int, str]]:
     """The k prose sentences of the passages closest in meaning to `query`, best first, as
-    (passage index, verbatim sentence); a sentence repeated by overlapping chunks counts once.
-    Compared without the model names (see `without_model_names`); the sentences are returned
-    as written."""
+    (passage index, verbatim sentence); a sentence repeated by overlapping chunks counts once."""
     candidates: list[tuple[int, str]] = []
     seen: set[str] = set()
     for n, passage in enumerate(passages):
@@ -140,8 +127,8 @@ def closest_sentences(query: str, passages: list[Passage], embedder: Embeddings,
                 candidates.append((n, sentence))
     if not candidates:
         return []
-    wanted = np.asarray(embedder.embed_query(without_model_names(query)))
-    similarity = np.asarray(embedder.embed_documents([without_model_names(s) for _, s in candidates])) @ wanted
+    wanted = np.asarray(embedder.embed_query(query))
+    similarity = np.asarray(embedder.embed_documents([s for _, s in candidates])) @ wanted
     return [candidates[i] for i in np.argsort(-similarity, kind="stable")[:k]]
 
 
@@ -201,6 +188,12 @@ class GuideChecker:
         0.66, 0.62, 0.68 for not_in_papers ones. Nor did asking the model to restate what the
         passages say about the claim or reply NOT_IN_PAPERS (restated → contradicted): on the
         first 13 dev claims it answered NOT_IN_PAPERS every time, contradicted ones included.
+        Nor, in the end, whether a judged passage answers the question the claim answers
+        (`claim_question`; P("Yes") to "does the passage answer the question?" at least 0.85 ->
+        contradicted): on the 19 unsupported dev claims it got 16 right where these rules get
+        14 (dev accuracy 0.742 -> 0.806), but its window there was narrow (0.83-0.87), and on the
+        public claims accuracy fell 0.633 -> 0.500 (not_in_papers 8 -> 5 of 9 right,
+        contradicted 3 -> 2 of 10; 2026-12-04).
         """
         text = claim_for_judge(claim_text)
         best = self.retriever.best_similarity(passages)
@@ -240,10 +233,10 @@ class GuideChecker:
         self, judged_text: str, judgement: Judgement, language: str, topic: str | None = None
     ) -> tuple[str, list]:
         """What the paper says instead, in the paper's own words: the sentences closest in
-        meaning to the question the claim answers (`claim_question`), from the judged passages
-        and those retrieved for that question, quoted verbatim with their markers behind a
-        one-line lead in the guide's language (see `closest_sentences`). Without an LLM the
-        claim itself stands in for the question, over the judged passages only.
+        meaning to the question the claim answers (`judgement.question`, asked by `assess`), from
+        the judged passages and those retrieved for that question, quoted verbatim with their
+        markers behind a one-line lead in the guide's language (see `closest_sentences`). Without
+        an LLM the claim itself stands in for the question, over the judged passages only.
 
         Why the question: the sentences closest to a wrong claim are about the wrong thing, or
         are the paper's broad summary ("We can attribute the strong performance of the DINOv2
@@ -251,10 +244,15 @@ class GuideChecker:
         claims (judgements replayed, `evals/dev_replay.py`), must-mention 0.55 (claim, judged
         passages) -> 0.63 (question, judged passages) -> 0.77 (question, both sets; six claims
         up, none down); question + claim similarity 0.68, the question's passages alone 0.67
-        and fewer gold sections cited (0.31 vs 0.63). One short generation, ~2 s. Comparing
-        without the model names (`without_model_names`): 0.675 -> 0.702 in a later replay with
-        fresh questions (D06 up, D02 half down); abstract and introduction sentences quoted
-        10 -> 6 of 57 (in 6 -> 4 claims).
+        and fewer gold sections cited (0.31 vs 0.63). One short generation, ~2 s. On the public
+        claims must-mention went 0.158 -> 0.096 and evidence hit@5 0.767 -> 0.700 (the quoted
+        question passages come first among the citations).
+
+        Tried and not kept (2026-12-04): comparing sentences without the model names, so that
+        a question naming DINOv2 is not closest to "In this work, we present DINOv2 …" (dev
+        0.675 -> 0.702 on 19 claims with the same questions; abstract and introduction
+        sentences quoted 10 -> 6 of 57), but public must-mention 0.096 -> 0.070 and hit@5
+        0.700 -> 0.667, under its guard.
 
         Not written by the LLM: on the 31 dev claims the 1.5B model's corrections were in English
         whatever the prompt asked, 12 of 21 said only "The paper(s) do not state / contradict
@@ -267,7 +265,7 @@ class GuideChecker:
         if not judgement.passages:
             lead = "論文中找不到相關內容。" if language == "zh-Hant" else "The papers have nothing on this."
             return lead, []
-        question = self.claim_question(judged_text)
+        question = judgement.question
         candidates = list(judgement.passages)
         if question:
             judged_ids = {p.chunk.chunk_id for p in candidates}
@@ -291,7 +289,10 @@ class GuideChecker:
         everything `check_claim` decides before the correction is written."""
         judged_text = self.in_english(claim_for_judge(claim_text))
         passages = self.evidence(judged_text, topic)
-        return judged_text, self.judge(judged_text, passages, original=claim_for_judge(claim_text))
+        judgement = self.judge(judged_text, passages, original=claim_for_judge(claim_text))
+        if judgement.verdict != "supported" and judgement.passages:
+            judgement.question = self.claim_question(judged_text)  # what the correction answers
+        return judged_text, judgement
 
     def check_claim(self, claim: Claim | str, topic: str | None = None) -> ClaimVerdict:
         if isinstance(claim, str):
