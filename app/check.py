@@ -245,8 +245,8 @@ class GuideChecker:
         passages) -> 0.63 (question, judged passages) -> 0.77 (question, both sets; six claims
         up, none down); question + claim similarity 0.68, the question's passages alone 0.67
         and fewer gold sections cited (0.31 vs 0.63). One short generation, ~2 s. On the public
-        claims must-mention went 0.158 -> 0.096 and evidence hit@5 0.767 -> 0.700 (the quoted
-        question passages come first among the citations).
+        claims must-mention went 0.158 -> 0.096-0.132 and evidence hit@5 0.767 -> 0.700-0.767
+        in two runs (the quoted question passages come first among the citations).
 
         Tried and not kept (2026-12-04): comparing sentences without the model names, so that
         a question naming DINOv2 is not closest to "In this work, we present DINOv2 …" (dev

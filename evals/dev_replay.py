@@ -1,7 +1,7 @@
 """Replay the guide check's corrections on the dev claims without judging them again.
 
 Judging a dev claim with the embedded model takes ~20-30 s (translation, five support probes,
-the claim's question and its probes); choosing what a correction quotes needs none of that
+the claim's question); choosing what a correction quotes needs none of that
 again. `dump` runs `GuideChecker.assess` once per dev claim and stores the judged text, verdict,
 passages and question; `replay` rebuilds those judgements from the index and calls the real
 `GuideChecker.correction`, so an edit to it is measured in about a minute, on the same

@@ -29,7 +29,8 @@ ERRATA = {
     # wrong-claim recall 0.947, must-mention 0.158, hit@5 0.767. 2026-12-04 (bf16, Xeon),
     # 56ab4cd (corrections quote what the papers say to the claim's question, chosen on dev:
     # 0.55 -> 0.74): accuracy 0.633, must-mention 0.096, hit@5 0.700 (the question's passages
-    # come first among the citations), so the hit@5 guard goes two cases under that.
+    # come first among the citations; 0.132 / 0.767 in the clean-clone CI run, the questions
+    # being sampled), so the hit@5 guard goes two cases under 0.700.
     "embedded": {"accuracy": (0.56, 0.80), "macro_f1": (0.55, 0.7), "wrong_claim_recall": (0.89, 0.90),
                  "must_mention": (0.05, 0.80), "hit@5": (0.63, 0.85), "citation_validity": (1.0, 1.0)},
 }
