@@ -189,3 +189,37 @@ def test_a_correction_answers_the_question_the_claim_answers(fast_assistant, qwe
     # what the paper says instead: several masks per prompt
     assert re.search(r"\bthree\b|\bmultiple\b", " ".join(quoted), re.IGNORECASE), quoted
 
+
+class _ScriptedJudge:
+    """A generator that answers the support probe with a fixed P("Yes") and counts the
+    questions it is asked to write."""
+
+    name = "scripted"
+
+    def __init__(self, support: float):
+        self.support = support
+        self.questions_written = 0
+
+    def stream(self, messages, max_tokens=None):
+        yield self.complete(messages, max_tokens)
+
+    def complete(self, messages, max_tokens=None):
+        self.questions_written += 1
+        return "What inputs can SAM 2 take?"
+
+    def yes_probability(self, messages):
+        return self.support
+
+
+@pytest.mark.parametrize("support, asked", [(0.1, True), (0.95, False)])
+def test_an_unsupported_claims_question_is_asked_once_and_answered_by_its_correction(fast_assistant, support, asked):
+    from app.check import GuideChecker
+
+    judge = _ScriptedJudge(support)
+    checker = GuideChecker(fast_assistant.settings, fast_assistant.retriever, judge)
+    judged, judgement = checker.assess("SAM 2 takes text prompts as input.", "SAM 2")
+    assert (judgement.verdict != "supported") == asked
+    assert judgement.question == ("What inputs can SAM 2 take?" if asked else None)
+    correction, _ = checker.correction(judged, judgement, "en", "SAM 2")
+    assert judge.questions_written == int(asked)  # the correction reuses the judgement's question
+    assert bool(correction) == asked
